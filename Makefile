@@ -1,0 +1,62 @@
+# The course's two commands are `make lab` and `make test`; each sets itself up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.course-installed
+PORT ?= 8888
+
+.PHONY: help lab test install lint unit notebooks data data-check student browser browser-deps bench clean
+
+help:
+	@echo "make lab    install (once) and open JupyterLab on notebooks/"
+	@echo "make test   install (once), lint, unit tests, execute every notebook, browser test"
+	@echo "make data   regenerate the committed exports in data/ (byte-for-byte)"
+	@echo "make student  write student versions of the notebooks to student/"
+	@echo "make bench  run the benchmarks in benchmarks/"
+
+# Installs only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install data-check
+	@echo "Opening JupyterLab on notebooks/ at http://127.0.0.1:$(PORT)/lab (the full URL with its token is printed below)"
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser --notebook-dir=notebooks \
+		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+data-check: install
+	$(BIN)/python -m course_lib.data.manifest --check
+
+lint: install
+	$(BIN)/ruff check course_lib tests benchmarks notebooks
+
+unit: install
+	$(BIN)/python -m pytest -q -m "not browser" tests
+
+notebooks: install
+	$(BIN)/python -m pytest -q --nbval-lax notebooks -p no:cacheprovider
+
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed; the browser test will skip"
+
+browser: install browser-deps
+	$(BIN)/python -m pytest -q -m browser tests
+
+test: install data-check lint unit notebooks browser
+
+data: install
+	$(BIN)/python -m course_lib.data.export --out data
+
+student: install
+	$(BIN)/python -m course_lib.grading student --out student
+
+bench: install
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) student artifacts .pytest_cache

@@ -1,0 +1,47 @@
+"""Class tables shared by Pasture, the exports and the loaders.
+
+Pasture uses the real Pascal VOC indices and MS COCO category ids, so that its
+exports are genuine VOC and COCO files: a Pasture cow is VOC class 10 and COCO
+category 21, exactly as in the real datasets.
+"""
+
+__all__ = [
+    "VOC_CLASSES", "VOC_VOID", "COCO_CATEGORIES", "THINGS", "VOC_INDEX", "COCO_ID",
+    "PART_NAMES", "DENSE_CLASSES", "STUFF", "voc_name",
+]
+
+#: The 21 Pascal VOC classes; the index in this tuple is the value in a label PNG.
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
+    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
+    "sheep", "sofa", "train", "tvmonitor",
+)
+#: Value of "void" pixels (object borders, unlabelled): ignored by losses and metrics.
+VOC_VOID = 255
+
+#: The COCO 2017 categories used by Pasture (id -> name). COCO ids run 1..90 with gaps
+#: (91 ids were defined, 80 are used), so they are *not* contiguous indices.
+COCO_CATEGORIES = {1: "person", 18: "dog", 19: "horse", 20: "sheep", 21: "cow"}
+
+#: The Pasture "things" (countable objects), in a fixed order.
+THINGS = ("cow", "horse", "sheep", "dog", "person")
+VOC_INDEX = {name: VOC_CLASSES.index(name) for name in THINGS}
+COCO_ID = {name: cid for cid, name in COCO_CATEGORIES.items()}
+
+#: Part labels (the pose problem): value in ``Scene.parts``.
+PART_NAMES = ("none", "head", "torso", "legs", "arms")
+
+#: "Stuff" regions of a pasture (amorphous, uncountable).
+STUFF = ("sky", "grass", "tree", "fence")
+
+#: Dense (NYUv2-style) label set: 0 is "unlabelled", every other pixel has a class.
+DENSE_CLASSES = ("unlabeled",) + STUFF + THINGS
+
+
+def voc_name(index: int) -> str:
+    """Name of VOC label ``index`` (255 gives ``"void"``)."""
+    if index == VOC_VOID:
+        return "void"
+    if not 0 <= int(index) < len(VOC_CLASSES):
+        raise ValueError(f"VOC index must be in [0, 20] or 255, got {index}")
+    return VOC_CLASSES[int(index)]

@@ -1,0 +1,259 @@
+"""Pictures of label maps: the VOC palette, colouring, overlays, grids with legends.
+
+Every label map in the course is an integer array (H, W). To look at one we
+give each class a colour. Pascal VOC fixed a palette that everybody uses (its
+PNG files store it), so a VOC cow is always olive ``(64, 128, 0)`` and a
+person pink ``(192, 128, 128)``; :func:`voc_palette` computes them all with the
+bit trick of the VOC devkit.
+
+>>> import numpy as np
+>>> from course_lib import viz
+>>> viz.voc_palette()[10].tolist()      # cow
+[64, 128, 0]
+>>> viz.colorize(np.array([[0, 10], [15, 255]])).shape
+(2, 2, 3)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data.classes import DENSE_CLASSES, PART_NAMES, VOC_CLASSES, VOC_VOID
+
+__all__ = ["voc_palette", "dense_palette", "part_palette", "colorize", "overlay",
+           "legend_handles", "show_label", "show_grid", "instance_palette", "plot_confusion", "to_numpy_image"]
+
+VOID_COLOUR = (224, 224, 192)  # the colour VOC's PNGs give to void (255)
+
+
+def voc_palette(n: int = 256) -> np.ndarray:
+    """The Pascal VOC colour map: uint8 (n, 3); index i is the colour of label i.
+
+    The devkit spreads the bits of the label over the three channels, most
+    significant first, so neighbouring labels get very different colours.
+    Index 255 is set to VOC's cream void colour.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 256:
+        raise ValueError(f"n must be an int in [1, 256], got {n!r}")
+    pal = np.zeros((256, 3), np.uint8)
+    for i in range(256):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        pal[i] = (r, g, b)
+    pal[VOC_VOID] = VOID_COLOUR
+    return pal[:n].copy()
+
+
+def dense_palette() -> np.ndarray:
+    """uint8 (256, 3) colours for :data:`DENSE_CLASSES` (sky blue, grass green, ...)."""
+    pal = voc_palette().copy()
+    pal[: len(DENSE_CLASSES)] = [
+        (0, 0, 0), (135, 190, 235), (70, 150, 50), (20, 80, 30), (150, 110, 70),
+        (64, 128, 0), (192, 0, 128), (128, 64, 0), (64, 0, 128), (192, 128, 128),
+    ]
+    return pal
+
+
+def part_palette() -> np.ndarray:
+    """uint8 (256, 3) colours for :data:`PART_NAMES` (none black, head, torso, legs, arms)."""
+    pal = voc_palette().copy()
+    pal[: len(PART_NAMES)] = [(0, 0, 0), (230, 80, 60), (60, 130, 230), (250, 200, 40),
+                              (90, 200, 120)]
+    return pal
+
+
+def to_numpy_image(image) -> np.ndarray:
+    """Return an (H, W, 3) array from a NumPy image or a (3, H, W) / (H, W, 3) tensor."""
+    if hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()
+        if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
+            image = image.transpose(1, 2, 0)
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image must be (H, W, 3) or (3, H, W), got shape {image.shape}")
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 1)
+    return image
+
+
+def _label_array(label) -> np.ndarray:
+    if hasattr(label, "detach"):
+        label = label.detach().cpu().numpy()
+    label = np.asarray(label)
+    if label.ndim != 2:
+        raise ValueError(f"label must be a 2-D (H, W) label map, got shape {label.shape}")
+    if not np.issubdtype(label.dtype, np.integer):
+        raise TypeError(f"label must hold integers, got dtype {label.dtype}")
+    if label.size and (label.min() < 0 or label.max() > 255):
+        raise ValueError(f"label values must be in [0, 255], got [{label.min()}, {label.max()}]")
+    return label
+
+
+def colorize(label, palette: np.ndarray | None = None) -> np.ndarray:
+    """Colour a label map: uint8 (H, W, 3). ``palette`` defaults to :func:`voc_palette`."""
+    label = _label_array(label)
+    pal = voc_palette() if palette is None else np.asarray(palette, np.uint8)
+    if pal.ndim != 2 or pal.shape[1] != 3 or pal.shape[0] <= label.max(initial=0):
+        raise ValueError(f"palette must be (n, 3) with n > max label, got {pal.shape}")
+    return pal[label]
+
+
+def overlay(image, label, alpha: float = 0.5, palette=None, *, background: int | None = 0):
+    """Blend the coloured ``label`` over ``image``; ``background`` pixels stay unpainted.
+
+    Returns float (H, W, 3) in [0, 1].
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    img = to_numpy_image(image)
+    img = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
+    label = _label_array(label)
+    if label.shape != img.shape[:2]:
+        raise ValueError(f"label shape {label.shape} does not match image shape {img.shape[:2]}")
+    col = colorize(label, palette).astype(np.float32) / 255.0
+    paint = np.ones(label.shape, bool) if background is None else label != background
+    out = img.copy()
+    out[paint] = (1 - alpha) * img[paint] + alpha * col[paint]
+    return out
+
+
+def legend_handles(indices, names=VOC_CLASSES, palette=None):
+    """Matplotlib patches for a legend: one per label index (255 is "void")."""
+    from matplotlib.patches import Patch
+
+    pal = voc_palette() if palette is None else np.asarray(palette)
+    handles = []
+    for i in indices:
+        i = int(i)
+        name = "void" if i == VOC_VOID else (names[i] if i < len(names) else str(i))
+        handles.append(Patch(facecolor=pal[i] / 255.0, edgecolor="0.3", label=name))
+    return handles
+
+
+def show_label(ax, label, names=VOC_CLASSES, palette=None, *, title=None, legend=True,
+               image=None, alpha=0.6):
+    """Draw a label map on ``ax`` (over ``image`` if given) with a legend of present classes."""
+    lab = _label_array(label)
+    if image is not None:
+        ax.imshow(overlay(image, lab, alpha, palette, background=None))
+    else:
+        ax.imshow(colorize(lab, palette), interpolation="nearest")
+    if title:
+        ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if legend:
+        present = np.unique(lab)
+        ax.legend(handles=legend_handles(present, names, palette), loc="upper left",
+                  bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    return ax
+
+
+def instance_palette(seed: int = 3) -> np.ndarray:
+    """uint8 (256, 3) distinct random colours for instance ids (0 stays black)."""
+    rng = np.random.default_rng(seed)
+    pal = (rng.uniform(0.25, 1.0, (256, 3)) * 255).astype(np.uint8)
+    pal[0] = 0
+    pal[VOC_VOID] = VOID_COLOUR
+    return pal
+
+
+_KINDS = ("image", "label", "dense", "parts", "instances", "depth")
+
+
+def _infer_kind(p):
+    if p.ndim == 3:
+        return "image"
+    return "label" if np.issubdtype(p.dtype, np.integer) else "depth"
+
+
+def show_grid(panels, titles=None, *, kinds=None, ncols=None, size=3.0, legend=True):
+    """Show images and maps side by side, with a legend for each kind of label map.
+
+    Parameters
+    ----------
+    panels : list
+        (H, W, 3) images, (H, W) integer maps, (H, W) float maps (arrays or tensors).
+    titles : list of str, optional
+    kinds : list of str, optional
+        One of ``"image"``, ``"label"`` (VOC indices), ``"dense"`` (DENSE_CLASSES),
+        ``"parts"`` (PART_NAMES), ``"instances"`` (ids, random colours, no legend)
+        or ``"depth"`` (float, with a colour bar) per panel. By default: images
+        are images, integer maps VOC labels, float maps depth.
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(panels)
+    if n == 0:
+        raise ValueError("panels must not be empty")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"titles has {len(titles)} entries for {n} panels")
+    arrays = [p.detach().cpu().numpy() if hasattr(p, "detach") else np.asarray(p) for p in panels]
+    kinds = [_infer_kind(p) for p in arrays] if kinds is None else list(kinds)
+    if len(kinds) != n or any(k not in _KINDS for k in kinds):
+        raise ValueError(f"kinds must hold {n} entries from {_KINDS}, got {kinds}")
+    tables = {"label": (voc_palette(), VOC_CLASSES), "dense": (dense_palette(), DENSE_CLASSES),
+              "parts": (part_palette(), PART_NAMES), "instances": (instance_palette(), None)}
+    ncols = ncols or n
+    nrows = int(np.ceil(n / ncols))
+    kinds_with_legend = [k for k in dict.fromkeys(kinds) if k in ("label", "dense", "parts")]
+    extra = 1.8 if legend and kinds_with_legend else 0.0
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + extra, size * nrows),
+                             squeeze=False)
+    present = {k: set() for k in kinds_with_legend}
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= n:
+            ax.axis("off")
+            continue
+        p, kind = arrays[k], kinds[k]
+        if kind == "image":
+            ax.imshow(to_numpy_image(p))
+        elif kind == "depth":
+            im = ax.imshow(p, cmap="magma_r")
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="metres")
+        else:
+            ax.imshow(colorize(p, tables[kind][0]), interpolation="nearest")
+            if kind in present:
+                present[kind] |= set(np.unique(p).tolist())
+        if titles is not None:
+            ax.set_title(titles[k], fontsize=10)
+    right = 1.0 - extra / (size * ncols + extra)
+    for i, kind in enumerate(kinds_with_legend if legend else []):
+        pal, names = tables[kind]
+        fig.legend(handles=legend_handles(sorted(present[kind]), names, pal),
+                   loc="upper left", bbox_to_anchor=(right, 1.0 - i / len(kinds_with_legend)),
+                   fontsize=8, frameon=False, title=kind, title_fontsize=8)
+    fig.tight_layout(rect=(0, 0, right, 1))
+    return fig, axes
+
+
+def plot_confusion(ax, cm, names, *, normalize: bool = True, title="Confusion matrix"):
+    """Plot a confusion matrix (rows = ground truth, columns = prediction) with labels."""
+    cm = cm.detach().cpu().numpy() if hasattr(cm, "detach") else np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(names):
+        raise ValueError(f"cm must be (K, K) with K = len(names) = {len(names)}, got {cm.shape}")
+    shown = cm.astype(float)
+    if normalize:
+        rows = shown.sum(1, keepdims=True)
+        shown = np.divide(shown, rows, out=np.zeros_like(shown), where=rows > 0)
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if shown[i, j] >= 0.005:
+                ax.text(j, i, f"{shown[i, j]:.2f}" if normalize else f"{int(cm[i, j])}",
+                        ha="center", va="center", fontsize=7,
+                        color="white" if shown[i, j] > 0.6 * shown.max() else "black")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04,
+                       label="fraction of the true class" if normalize else "pixels")
+    return ax
