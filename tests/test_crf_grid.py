@@ -1,0 +1,173 @@
+"""Tests for course_lib.crf.grid: Potts energy, ICM, mean field, graph cuts."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.crf import grid as G
+
+
+def _brute_force(u, w):
+    C, H, W = u.shape
+    return min(float(G.energy(torch.tensor(y).reshape(H, W), u, w))
+               for y in itertools.product(range(C), repeat=H * W))
+
+
+def _energy_loop(y, u, w):
+    """Slow reference: loop over pixels and their forward neighbours."""
+    C, H, W = u.shape
+    e = 0.0
+    for i in range(H):
+        for j in range(W):
+            e += float(u[y[i, j], i, j])
+            for k, (dy, dx) in enumerate(G.OFFSETS[: w.shape[0]]):
+                ii, jj = i + dy, j + dx
+                if 0 <= ii < H and 0 <= jj < W and y[i, j] != y[ii, jj]:
+                    e += float(w[k, i, j])
+    return e
+
+
+def _noisy(C=4, H=40, W=40, noise=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    true = torch.zeros(H, W, dtype=torch.long)
+    true[5:25, 5:30] = 1
+    true[18:38, 20:38] = min(2, C - 1)
+    true[:4] = C - 1
+    u = torch.randn(C, H, W, generator=g) * noise
+    u = u + 1.5 * (1 - torch.nn.functional.one_hot(true, C).permute(2, 0, 1).float())
+    return u, true
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_energy_matches_loop(connectivity, device):
+    g = torch.Generator().manual_seed(1)
+    u = torch.randn(3, 5, 6, generator=g, dtype=torch.float64)
+    img = torch.rand(5, 6, 3, generator=g)
+    w = G.contrast_weights(img, 2.0, connectivity=connectivity).double()
+    y = torch.randint(0, 3, (5, 6), generator=g)
+    ref = _energy_loop(y, u, w)
+    got = G.energy(y.to(device), u.to(device), w.to(device))
+    assert got.item() == pytest.approx(ref, rel=1e-12)
+
+
+def test_potts_known_answer():
+    # 2 x 2 grid, labels [[0, 1], [0, 0]]: two cut edges of weight 1.5, zero unaries
+    w = G.potts_pairwise((2, 2), 1.5)
+    assert w.shape == (2, 2, 2)
+    assert w.sum().item() == pytest.approx(4 * 1.5)  # 4 edges in a 2x2 grid
+    e = G.energy(torch.tensor([[0, 1], [0, 0]]), torch.zeros(2, 2, 2), w)
+    assert e.item() == pytest.approx(3.0)
+
+
+def test_contrast_weights_drop_across_edges():
+    img = np.zeros((4, 6, 3), np.uint8)
+    img[:, 3:] = 255
+    w = G.contrast_weights(img, 1.0)
+    assert w[0, 0, 2] < 0.01 and w[0, 0, 0] == pytest.approx(1.0)
+    assert torch.all(w[0, :, -1] == 0) and torch.all(w[1, -1, :] == 0)
+    # beta = mean squared neighbour difference
+    d2 = 3 * 255.0**2
+    n_edges = 4 * 5 + 3 * 6
+    beta = 4 * d2 / n_edges
+    assert w[0, 0, 2].item() == pytest.approx(np.exp(-d2 / (2 * beta)), rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_graph_cut_equals_brute_force(seed, connectivity):
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(2, 3, 3, generator=g, dtype=torch.float64)
+    w = G.contrast_weights(torch.rand(3, 3, 3, generator=g), 1.0, connectivity=connectivity).double()
+    y, e = G.graph_cut(u, w)
+    assert e == pytest.approx(_brute_force(u, w), abs=1e-9)
+    assert e == pytest.approx(G.energy(y, u, w).item())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_alpha_expansion_within_factor_two_of_optimum(seed):
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(3, 2, 4, generator=g, dtype=torch.float64)
+    w = G.potts_pairwise((2, 4), 0.6, dtype=torch.float64)
+    opt = _brute_force(u, w)
+    _, hist = G.alpha_expansion(u, w)
+    assert opt - 1e-9 <= hist[-1] <= 2 * opt + 1e-9
+
+
+def test_icm_never_increases_energy(device):
+    u, true = _noisy()
+    w = G.potts_pairwise(true.shape, 1.0, connectivity=8)
+    y, hist = G.icm(u.to(device), w.to(device), 20)
+    assert y.device.type == device.type
+    assert np.all(np.diff(hist) <= 1e-6) and hist[-1] < hist[0]
+    assert (y.cpu() == true).float().mean() > (u.argmin(0) == true).float().mean()
+
+
+@pytest.mark.parametrize("damping", [0.0, 0.5])
+def test_mean_field_free_energy_never_increases(device, damping):
+    u, true = _noisy()
+    w = G.potts_pairwise(true.shape, 1.0)
+    q, y, hist = G.mean_field_grid(u.to(device), w.to(device), 15, damping=damping)
+    torch.testing.assert_close(q.sum(0), torch.ones_like(q[0]))
+    assert np.all(np.diff(hist["free_energy"]) <= 1e-6 * abs(hist["free_energy"][0]))
+    assert hist["energy"][-1] < 0.2 * hist["energy"][0]
+    assert (y.cpu() == true).float().mean() > 0.97
+
+
+def test_alpha_expansion_beats_icm_on_noisy_image():
+    u, true = _noisy(noise=1.2)
+    w = G.potts_pairwise(true.shape, 1.0)
+    _, hi = G.icm(u, w, 30)
+    ya, ha = G.alpha_expansion(u, w)
+    assert np.all(np.diff(ha) <= 1e-9)
+    assert ha[-1] <= hi[-1]
+    assert ha[-1] == pytest.approx(G.energy(ya, u, w).item())
+
+
+def test_graph_cut_and_expansion_agree_on_two_labels():
+    u, true = _noisy(C=2, noise=1.0)
+    w = G.potts_pairwise(true.shape, 0.8)
+    _, e = G.graph_cut(u, w)
+    _, ha = G.alpha_expansion(u, w)
+    assert ha[-1] == pytest.approx(e, rel=1e-6)
+
+
+def test_rejects_weights_unary_mismatch():
+    with pytest.raises(ValueError, match=r"weights must have shape .* got shape \(2, 4, 4\)"):
+        G.icm(torch.zeros(2, 3, 3), G.potts_pairwise((4, 4)), 1)
+
+
+def test_rejects_bad_unary_shape():
+    with pytest.raises(ValueError, match=r"unary must have shape \(C, H, W\)"):
+        G.energy(torch.zeros(3, 3, dtype=torch.long), torch.zeros(3, 3), torch.zeros(2, 3, 3))
+
+
+def test_rejects_integer_unary():
+    with pytest.raises(TypeError, match="unary must be floating point"):
+        G.icm(torch.zeros(2, 3, 3, dtype=torch.long), G.potts_pairwise((3, 3)), 1)
+
+
+def test_rejects_negative_weights():
+    with pytest.raises(ValueError, match="weights must be non-negative"):
+        G.icm(torch.zeros(2, 3, 3), -G.potts_pairwise((3, 3)), 1)
+
+
+def test_rejects_labels_out_of_range():
+    with pytest.raises(ValueError, match=r"labels must be in 0..1"):
+        G.energy(torch.full((3, 3), 2), torch.zeros(2, 3, 3), G.potts_pairwise((3, 3)))
+
+
+def test_rejects_graph_cut_with_three_labels():
+    with pytest.raises(ValueError, match="exactly 2 labels"):
+        G.graph_cut(torch.zeros(3, 3, 3), G.potts_pairwise((3, 3)))
+
+
+def test_rejects_non_rgb_image_for_contrast():
+    with pytest.raises(ValueError, match=r"image must have shape \(H, W, 3\)"):
+        G.contrast_weights(np.zeros((4, 4, 2)), 1.0)
+
+
+def test_rejects_bad_connectivity():
+    with pytest.raises(ValueError, match="connectivity must be 4 or 8"):
+        G.potts_pairwise((3, 3), 1.0, connectivity=6)

@@ -1,0 +1,109 @@
+"""Tests for course_lib.crf.unary: appearance models and unaries from probabilities."""
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.crf import unary as U
+
+
+def _two_colour_image(device):
+    img = torch.zeros(8, 8, 3, dtype=torch.uint8, device=device)
+    img[:, 4:] = torch.tensor([200, 30, 30], dtype=torch.uint8)
+    img[:, :4] = torch.tensor([20, 150, 20], dtype=torch.uint8)
+    label = torch.zeros(8, 8, dtype=torch.int64, device=device)
+    label[:, 4:] = 1
+    return img, label
+
+
+def test_histogram_known_answer(device):
+    img, label = _two_colour_image(device)
+    model = U.fit_color_histogram(img, label, 2, bins=4, alpha=1.0)
+    assert model.probs.shape == (2, 4, 4, 4)
+    torch.testing.assert_close(model.probs.sum((1, 2, 3)), torch.ones(2))
+    # class 0 saw 32 pixels in one cell: (32 + 1) / (32 + 64)
+    cell = model.cells(img)[0, 0]
+    assert model.probs[0].reshape(-1)[cell] == pytest.approx(33 / 96)
+    unary = model(img)
+    assert unary.shape == (2, 8, 8) and unary.device == img.device
+    assert torch.equal(unary.argmin(0), label)
+    # the prior is Laplace-smoothed class frequency
+    torch.testing.assert_close(model.prior, torch.tensor([0.5, 0.5]))
+
+
+def test_histogram_ignores_void_and_matches_numpy_histogramdd():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    label = rng.integers(0, 3, (16, 16))
+    label[:3] = 255
+    model = U.fit_color_histogram(img, label, 3, bins=8, alpha=0.5)
+    for c in range(3):
+        ref, _ = np.histogramdd(img[label == c].reshape(-1, 3), bins=8, range=[(0, 256)] * 3)
+        ref = (ref + 0.5) / (ref + 0.5).sum()
+        np.testing.assert_allclose(model.probs[c].numpy(), ref, rtol=1e-5)
+
+
+def test_gaussian_mixture_separates_colours():
+    img, label = _two_colour_image("cpu")
+    noisy = (img.float() + torch.randn(8, 8, 3, generator=torch.Generator().manual_seed(0)) * 5)
+    noisy = noisy.clamp(0, 255).to(torch.uint8)
+    for cov in ("full", "diag"):
+        model = U.fit_gaussian_mixture(noisy, label, 3, n_components=2, covariance_type=cov)
+        unary = model(noisy)
+        assert unary.shape == (3, 8, 8)
+        assert torch.equal(unary.argmin(0), label)
+        # class 2 has no pixels: a constant, large cost
+        assert model.mixtures[2] is None and torch.all(unary[2] == unary[2, 0, 0])
+        assert torch.all(unary[2] > unary.gather(0, label[None]) + 100)
+
+
+def test_unary_from_probs_and_logits(device):
+    logits = torch.randn(4, 5, 6, device=device)
+    probs = torch.softmax(logits, 0)
+    torch.testing.assert_close(U.unary_from_probs(probs), -probs.log())
+    torch.testing.assert_close(U.unary_from_logits(logits), -probs.log(), atol=1e-5, rtol=1e-5)
+    zero = torch.zeros(2, 1, 1, device=device)
+    zero[0] = 1
+    assert U.unary_from_probs(zero, eps=1e-6)[1, 0, 0].item() == pytest.approx(-np.log(1e-6))
+
+
+def test_rejects_probs_not_summing_to_one():
+    with pytest.raises(ValueError, match="probs must sum to 1"):
+        U.unary_from_probs(torch.full((3, 2, 2), 0.5))
+
+
+def test_rejects_negative_probs():
+    p = torch.full((2, 2, 2), 0.5)
+    p[0, 0, 0], p[1, 0, 0] = -0.5, 1.5
+    with pytest.raises(ValueError, match="non-negative"):
+        U.unary_from_probs(p)
+
+
+def test_rejects_probs_bad_shape():
+    with pytest.raises(ValueError, match=r"probs must have shape \(C, H, W\)"):
+        U.unary_from_probs(torch.full((1, 3, 2, 2), 1 / 3))
+
+
+def test_rejects_non_rgb_image():
+    with pytest.raises(ValueError, match=r"image must be an RGB image of shape \(H, W, 3\)"):
+        U.fit_color_histogram(np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.int64), 2)
+
+
+def test_rejects_label_image_mismatch():
+    with pytest.raises(ValueError, match="does not match image"):
+        U.fit_color_histogram(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.int64), 2)
+
+
+def test_rejects_label_out_of_range():
+    with pytest.raises(ValueError, match="outside 0..1"):
+        U.fit_color_histogram(np.zeros((2, 2, 3), np.uint8), np.full((2, 2), 7), 2)
+
+
+def test_rejects_float_label():
+    with pytest.raises(TypeError, match="label must have an integer dtype"):
+        U.fit_color_histogram(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2)), 2)
+
+
+def test_rejects_float_image_out_of_range():
+    with pytest.raises(ValueError, match=r"expected \[0, 1\]"):
+        U.fit_color_histogram(np.full((2, 2, 3), 200.0), np.zeros((2, 2), np.int64), 2)

