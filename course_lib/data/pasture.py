@@ -460,8 +460,9 @@ def render_scene(seed: int, size: int = 128) -> Scene:
     seed : int
         Non-negative scene number; the same seed always gives the same scene.
     size : int, optional
-        Side of the square image in pixels (32 to 2048). A scene's layout is
-        fixed by the seed, so sizes are renderings of the same scene.
+        Side of the square image in pixels (32 to 2048). The same ``(seed, size)``
+        always gives the same scene; the random draws depend on the size too, so
+        one seed at two sizes gives two *different* scenes.
 
     Returns
     -------
