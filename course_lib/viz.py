@@ -49,10 +49,18 @@ def voc_palette(n: int = 256) -> np.ndarray:
 
 
 def dense_palette() -> np.ndarray:
-    """uint8 (256, 3) colours for :data:`DENSE_CLASSES` (sky blue, grass green, ...)."""
+    """uint8 (256, 3) colours for :data:`DENSE_CLASSES`: stuff, then the things in VOC colours.
+
+    The things (cow, horse, sheep, dog, person) keep their VOC colours, so a cow is olive
+    in every map of the course. The stuff colours (steel-blue sky, yellow-green grass,
+    dark-green trees, khaki fence) were chosen to stay far from them and from each other:
+    every pair of dense classes (and void) is at least 30 apart in CIELAB (ΔE*76), and
+    at least 15 apart under simulated deuteranopia, protanopia and tritanopia, except
+    VOC's own cow/sheep pair under deuteranopia (``tests/test_viz.py`` checks this).
+    """
     pal = voc_palette().copy()
     pal[: len(DENSE_CLASSES)] = [
-        (0, 0, 0), (135, 190, 235), (70, 150, 50), (20, 80, 30), (150, 110, 70),
+        (0, 0, 0), (90, 160, 200), (145, 220, 60), (20, 80, 55), (180, 170, 90),
         (64, 128, 0), (192, 0, 128), (128, 64, 0), (64, 0, 128), (192, 128, 128),
     ]
     return pal

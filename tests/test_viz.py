@@ -66,3 +66,72 @@ def test_plot_confusion_normalises_rows():
     viz.plot_confusion(ax, np.array([[3, 1], [0, 4]]), ["a", "b"])
     assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
     plt.close(fig)
+
+
+# Colour-vision-deficiency simulation matrices in linear RGB, severity 1.0, from
+# G. M. Machado, M. M. Oliveira, L. A. F. Fernandes, "A Physiologically-based Model for
+# Simulation of Color Vision Deficiency", IEEE TVCG 15(6), 2009.
+_CVD = {
+    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                     [-0.011820, 0.042940, 0.968881]],
+    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                   [-0.003882, -0.048116, 1.051998]],
+    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                   [0.004733, 0.691367, 0.303900]],
+}
+
+
+def _srgb_to_lab(rgb01):
+    """CIELAB (D65) of sRGB colours in [0, 1], shape (n, 3), written out (no skimage)."""
+    c = np.asarray(rgb01, float)
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
+                          [0.0193339, 0.1191920, 0.9503041]]).T
+    t = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
+
+
+def _simulate(rgb255, kind):
+    c = np.asarray(rgb255, float) / 255
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    out = np.clip(lin @ np.array(_CVD[kind]).T, 0, 1)
+    return np.where(out <= 0.0031308, 12.92 * out, 1.055 * out ** (1 / 2.4) - 0.055)
+
+
+def _closest_pairs(rgb01, names):
+    lab = _srgb_to_lab(rgb01)
+    n = len(names)
+    return sorted((float(np.linalg.norm(lab[i] - lab[j])), names[i], names[j])
+                  for i in range(n) for j in range(i + 1, n))
+
+
+def test_srgb_to_lab_matches_skimage():
+    color = pytest.importorskip("skimage.color")
+    rgb = np.random.default_rng(0).random((50, 3))
+    np.testing.assert_allclose(_srgb_to_lab(rgb), color.rgb2lab(rgb[None])[0], atol=0.05)
+
+
+def test_dense_palette_classes_are_far_apart_in_cielab():
+    from course_lib.data.classes import DENSE_CLASSES, VOC_CLASSES, VOC_VOID
+
+    pal = viz.dense_palette()
+    idx = [*range(len(DENSE_CLASSES)), VOC_VOID]
+    names = [*DENSE_CLASSES, "void"]
+    # things keep their VOC colours: a cow is olive in every map of the course
+    for k, name in enumerate(DENSE_CLASSES):
+        if name in VOC_CLASSES and name != "background":
+            assert tuple(pal[k]) == tuple(viz.voc_palette()[VOC_CLASSES.index(name)]), name
+    dist, a, b = _closest_pairs(pal[idx] / 255, names)[0]
+    assert dist >= 30, f"{a} and {b} are only {dist:.1f} apart (CIELAB ΔE*76)"
+    for kind in _CVD:
+        pairs = [p for p in _closest_pairs(_simulate(pal[idx], kind), names)
+                 if {p[1], p[2]} != {"cow", "sheep"}]   # VOC's own colours: not ours to change
+        dist, a, b = pairs[0]
+        assert dist >= 15, f"{kind}: {a} and {b} are only {dist:.1f} apart"
+
+
+def test_old_dense_palette_would_fail():
+    """The check is not toothless: the previous palette had grass and cow 11.7 apart."""
+    old = np.array([(70, 150, 50), (64, 128, 0)])
+    assert _closest_pairs(old / 255, ["grass", "cow"])[0][0] < 15
