@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.course-installed
 PORT ?= 8888
 
-.PHONY: help lab test install lint unit notebooks data data-check student browser browser-deps bench clean
+.PHONY: help lab student-copies test install lint unit notebooks data data-check student browser browser-deps bench clean
 
 help:
-	@echo "make lab    install (once) and open JupyterLab on notebooks/"
+	@echo "make lab    install (once) and open JupyterLab: notebooks/ (instructor) and student/ (your copies)"
 	@echo "make test   install (once), lint, unit tests, execute every notebook, browser test"
 	@echo "make data   regenerate the committed exports in data/ (byte-for-byte)"
-	@echo "make student  write student versions of the notebooks to student/"
+	@echo "make student  write student versions of the notebooks to student/ (overwrites them)"
 	@echo "make bench  run the benchmarks in benchmarks/"
 
 # Installs only when pyproject.toml changed since the last install.
@@ -24,9 +24,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-lab: install data-check
-	@echo "Opening JupyterLab on notebooks/ at http://127.0.0.1:$(PORT)/lab (the full URL with its token is printed below)"
-	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser --notebook-dir=notebooks \
+lab: install data-check student-copies
+	@echo "Opening JupyterLab at http://127.0.0.1:$(PORT)/lab (the full URL with its token is printed below):"
+	@echo "  student/   your copies of the notebooks, exercises unsolved: work here"
+	@echo "  notebooks/ the instructor versions, with solutions and outputs"
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser --notebook-dir=. \
 		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 data-check: install
@@ -51,6 +53,16 @@ test: install data-check lint unit notebooks browser
 
 data: install
 	$(BIN)/python -m course_lib.data.export --out data
+
+# Adds to student/ the student version of each notebook it lacks, and never overwrites a file
+# there, so a learner's work survives `make lab` (`make student` rewrites them all).
+student-copies: install
+	@tmp=$$(mktemp -d) && \
+	if $(BIN)/python -m course_lib.grading student --out "$$tmp" >/dev/null; then \
+		mkdir -p student; \
+		for f in "$$tmp"/*; do [ -e "student/$${f##*/}" ] || cp "$$f" student/; done; \
+	else echo "could not write the student versions (see above); notebooks/ still opens"; fi; \
+	rm -rf "$$tmp"
 
 student: install
 	$(BIN)/python -m course_lib.grading student --out student
