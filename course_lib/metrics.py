@@ -53,12 +53,25 @@ tensor([[4, 0, 0],
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ._boundary import label_boundaries
+from ._checks import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_ignore_index,
+    check_int,
+    check_num_classes,
+    check_same_device,
+    label_tensor,
+    valid_mask,
+)
 
 __all__ = [
     "confusion_matrix",
@@ -79,51 +92,18 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- validation
-def _as_tensor(x, name: str) -> Tensor:
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(x))
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor (or numpy array), got {type(x).__name__}")
-    return x
-
-
-def _check_num_classes(num_classes) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-        raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__} "
-                        f"({num_classes!r})")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    return int(num_classes)
-
-
-def _check_ignore_index(ignore_index) -> int | None:
-    if ignore_index is None:
-        return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index must be an int or None, got "
-                        f"{type(ignore_index).__name__} ({ignore_index!r})")
-    return int(ignore_index)
-
-
-def _is_label_dtype(dtype: torch.dtype) -> bool:
-    return dtype == torch.bool or not (dtype.is_floating_point or dtype.is_complex)
-
-
 def _prepare(pred, target, num_classes, ignore_index, *, check_range: bool = True):
     """Validate inputs; return ``(pred, target, valid)``: integer tensors of one shape.
 
-    ``valid`` is a bool tensor (target != ignore_index) or None when nothing is ignored.
+    ``valid`` is a bool tensor (target != ignore_index) or None when nothing is ignored
+    (``ignore_index`` None or a value the target's dtype cannot hold).
     With ``check_range``, raises if a valid pixel holds a label outside ``[0, num_classes)``.
     """
-    pred = _as_tensor(pred, "pred")
-    target = _as_tensor(target, "target")
-    num_classes = _check_num_classes(num_classes)
-    ignore_index = _check_ignore_index(ignore_index)
-    if pred.device != target.device:
-        raise ValueError(f"pred and target must be on the same device, got pred on {pred.device} "
-                         f"and target on {target.device}")
-    if not _is_label_dtype(target.dtype):
-        raise TypeError(f"target must hold integer class labels, got dtype {target.dtype}")
+    pred = as_tensor(pred, "pred")
+    target = label_tensor(target, "target")
+    num_classes = check_num_classes(num_classes)
+    ignore_index = check_ignore_index(ignore_index)
+    check_same_device(pred, target, "pred", "target")
     if (pred.is_floating_point() and pred.ndim == target.ndim + 1
             and pred.ndim >= 2):
         # scores / logits (N, C, ...) -> labels (N, ...)
@@ -132,20 +112,18 @@ def _prepare(pred, target, num_classes, ignore_index, *, check_range: bool = Tru
                 f"pred looks like scores of shape (N, C, ...) = {tuple(pred.shape)}; expected "
                 f"C = num_classes = {num_classes} and the other dimensions equal to target's "
                 f"{tuple(target.shape)}")
+        check_finite(pred, "pred")
         pred = pred.argmax(dim=1)
-    if not _is_label_dtype(pred.dtype):
+    if pred.is_floating_point() or pred.is_complex():
         raise TypeError(
             f"pred must hold integer class labels, got dtype {pred.dtype} with shape "
             f"{tuple(pred.shape)}; take scores.argmax(dim=1) first (or pass scores of shape "
             f"(N, C, ...) with target (N, ...))")
+    pred = label_tensor(pred, "pred")
     if pred.shape != target.shape:
         raise ValueError(f"pred and target must have the same shape, got pred "
                          f"{tuple(pred.shape)} and target {tuple(target.shape)}")
-    if pred.dtype == torch.bool:
-        pred = pred.to(torch.uint8)
-    if target.dtype == torch.bool:
-        target = target.to(torch.uint8)
-    valid = None if ignore_index is None else target != ignore_index
+    valid = valid_mask(target, ignore_index)
     if check_range:
         _check_range(pred, target, valid, num_classes, ignore_index)
     return pred, target, valid
@@ -158,7 +136,8 @@ def _check_range(pred, target, valid, num_classes, ignore_index):
     # Range of each input over the valid pixels (void pixels replaced by 0, always legal).
     t = target if valid is None else torch.where(valid, target, 0)
     p = pred if valid is None else torch.where(valid, pred, 0)
-    bounds = torch.stack([*torch.aminmax(t.reshape(-1)), *torch.aminmax(p.reshape(-1))])
+    bounds = torch.stack([x.long() for x in (*torch.aminmax(t.reshape(-1)),
+                                             *torch.aminmax(p.reshape(-1)))])
     t_lo, t_hi, p_lo, p_hi = bounds.tolist()                     # one device sync
     for name, lo, hi, x in (("target", t_lo, t_hi, t), ("pred", p_lo, p_hi, p)):
         if lo < 0 or hi >= num_classes:
@@ -251,13 +230,14 @@ def confusion_matrix(pred, target, num_classes: int, *, ignore_index: int | None
 
 
 def _check_confusion(cm) -> Tensor:
-    cm = _as_tensor(cm, "cm")
+    cm = as_tensor(cm, "cm")
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] < 1:
         raise ValueError(f"cm must be a square (K, K) matrix with K >= 1, got shape "
                          f"{tuple(cm.shape)}")
-    if cm.is_complex():
+    if cm.is_complex() or cm.dtype == torch.bool:
         raise TypeError(f"cm must hold real counts, got dtype {cm.dtype}")
-    if cm.numel() and bool((cm < 0).any()):
+    check_finite(cm, "cm")
+    if bool((cm < 0).any()):
         raise ValueError("cm must hold non-negative counts, found negative entries")
     return cm
 
@@ -269,7 +249,8 @@ class SegmentationScores:
     Attributes
     ----------
     confusion : Tensor[K, K]
-        The confusion matrix (rows = ground truth, columns = prediction).
+        The confusion matrix (rows = ground truth, columns = prediction): int64 counts, or
+        float64 when the matrix given to :func:`scores` was floating point (weighted counts).
     pixel_accuracy : Tensor[]
         Correct valid pixels / valid pixels (NaN if there are no valid pixels).
     class_accuracy : Tensor[K]
@@ -369,7 +350,9 @@ def scores(cm) -> SegmentationScores:
     >>> s.iou, float(s.mean_iou)
     (tensor([0.7500, 0.0000,    nan], dtype=torch.float64), 0.375)
     """
-    cm = _check_confusion(cm).to(torch.float64)
+    counts = _check_confusion(cm)
+    counts = counts.to(torch.float64 if counts.is_floating_point() else torch.int64)
+    cm = counts.to(torch.float64)
     tp = cm.diagonal()                         # (K,)
     gt = cm.sum(dim=1)                         # (K,) truth pixels per class (TP + FN)
     pr = cm.sum(dim=0)                         # (K,) predicted pixels per class (TP + FP)
@@ -385,7 +368,7 @@ def scores(cm) -> SegmentationScores:
     else:
         fw_iou = nan
     return SegmentationScores(
-        confusion=cm.to(torch.int64) if not cm.is_floating_point() else cm,
+        confusion=counts,
         pixel_accuracy=pixel_acc,
         class_accuracy=class_acc,
         mean_class_accuracy=_nanmean(class_acc),
@@ -447,8 +430,8 @@ class ConfusionMatrix:
     """
 
     def __init__(self, num_classes: int, *, ignore_index: int | None = 255):
-        self.num_classes = _check_num_classes(num_classes)
-        self.ignore_index = _check_ignore_index(ignore_index)
+        self.num_classes = check_num_classes(num_classes)
+        self.ignore_index = check_ignore_index(ignore_index)
         self._cm: Tensor | None = None
 
     def update(self, pred, target) -> None:
@@ -499,25 +482,31 @@ def _dilate(mask: Tensor, radius: int) -> Tensor:
 
 def _inner_boundary(mask: Tensor) -> Tensor:
     """Bool (N, H, W): pixels of ``mask`` with an 8-neighbour outside it (image edge excluded)."""
-    outside = ~mask
-    # max-pool pads with -inf, so pixels beyond the image edge never count as "outside".
-    return mask & _dilate(outside, 1)
+    return mask & label_boundaries(mask, connectivity=8)
 
 
-def _flatten_images(x: Tensor, name: str) -> Tensor:
+def _flatten_images(x: Tensor) -> Tensor:
+    """(..., H, W) -> (N, H, W); also for empty inputs."""
+    return x.reshape(math.prod(x.shape[:-2]), *x.shape[-2:])
+
+
+def _check_images(x: Tensor, name: str) -> None:
     if x.ndim < 2:
         raise ValueError(f"{name} must have shape (..., H, W) with at least 2 dimensions, got "
                          f"{tuple(x.shape)}")
-    return x.reshape(-1, *x.shape[-2:])
 
 
-def boundaries(label, *, ignore_index: int | None = None) -> Tensor:
-    """Pixels on a boundary of a label map: some 8-neighbour carries a different label.
+def boundaries(label: Tensor, *, connectivity: int = 8,
+               ignore_index: int | None = None) -> Tensor:
+    """Pixels on a boundary of a label map: some neighbour carries a different label.
 
     Parameters
     ----------
     label : Tensor[..., H, W] (integer or bool)
-        Label map(s). Pixels beyond the image edge do not create boundaries.
+        Label map(s). Pixels beyond the image edge do not create boundaries. Labels are
+        compared exactly (any integer dtype, any value).
+    connectivity : {8, 4}
+        Neighbours compared: the 8 around a pixel (default) or the 4 sharing a side.
     ignore_index : int or None, default None
         If given, the boundary pixels *at* ``ignore_index`` pixels are dropped (a void band
         then leaves the boundary on the two labelled sides of it).
@@ -532,26 +521,11 @@ def boundaries(label, *, ignore_index: int | None = None) -> Tensor:
     >>> boundaries(torch.tensor([[0, 0, 1, 1]])).int()
     tensor([[0, 1, 1, 0]], dtype=torch.int32)
     """
-    label = _as_tensor(label, "label")
-    if not _is_label_dtype(label.dtype):
-        raise TypeError(f"label must hold integer class labels, got dtype {label.dtype}")
-    ignore_index = _check_ignore_index(ignore_index)
-    x = _flatten_images(label, "label").to(torch.float32).unsqueeze(1)   # (N, 1, H, W)
-    hi = F.max_pool2d(x, 3, stride=1, padding=1)
-    lo = -F.max_pool2d(-x, 3, stride=1, padding=1)
-    edge = (hi != lo).squeeze(1)
-    if ignore_index is not None:
-        edge &= _flatten_images(label, "label") != ignore_index
-    return edge.reshape(label.shape)
-
-
-def _check_tolerance(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int number of pixels, got {type(value).__name__} "
-                        f"({value!r})")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0 pixels, got {value}")
-    return int(value)
+    label = label_tensor(label, "label")
+    _check_images(label, "label")
+    connectivity = check_choice(check_int(connectivity, "connectivity"), "connectivity", (4, 8))
+    ignore_index = check_ignore_index(ignore_index)
+    return label_boundaries(label, connectivity=connectivity, ignore_index=ignore_index)
 
 
 @dataclass(frozen=True)
@@ -628,12 +602,13 @@ def boundary_f_score(pred, target, num_classes: int, *, tolerance: int = 2,
     >>> float(boundary_f_score(t, t, 2).mean_f_score)
     1.0
     """
-    tolerance = _check_tolerance(tolerance, "tolerance")
+    tolerance = check_int(tolerance, "tolerance", low=0)
     pred, target, valid = _prepare(pred, target, num_classes, ignore_index)
-    pred = _flatten_images(pred, "pred")                 # (N, H, W)
-    target = _flatten_images(target, "target")
+    _check_images(pred, "pred")
+    pred = _flatten_images(pred)                          # (N, H, W)
+    target = _flatten_images(target)
     valid = torch.ones_like(target, dtype=torch.bool) if valid is None else \
-        _flatten_images(valid, "valid")
+        _flatten_images(valid)
     K = int(num_classes)
     # counts[:, c] = matched pred, pred, matched truth, truth boundary pixels, present flag
     counts = torch.zeros(5, K, dtype=torch.float64, device=target.device)
@@ -692,13 +667,16 @@ def trimap_accuracy(pred, target, num_classes: int, *, width: int = 4,
     .. [1] P. Kohli, L. Ladický, P. Torr. "Robust Higher Order Potentials for Enforcing Label
        Consistency", IJCV 2009. :doi:`10.1007/s11263-008-0202-0`
     """
-    width = _check_tolerance(width, "width")
+    width = check_int(width, "width", low=0)
     pred, target, valid = _prepare(pred, target, num_classes, ignore_index)
-    pred = _flatten_images(pred, "pred")
-    target = _flatten_images(target, "target")
-    band = _dilate(boundaries(target), width)                      # (N, H, W)
+    _check_images(pred, "pred")
+    if target.numel() == 0:
+        return torch.tensor(float("nan"), dtype=torch.float64, device=target.device)
+    pred = _flatten_images(pred)
+    target = _flatten_images(target)
+    band = _dilate(label_boundaries(target), width)                # (N, H, W)
     if valid is not None:
-        band &= _flatten_images(valid, "valid")
+        band &= _flatten_images(valid)
     n = band.sum()
     if int(n) == 0:
         return torch.tensor(float("nan"), dtype=torch.float64, device=target.device)

@@ -554,12 +554,12 @@ def test_rejects_negative_cm():
 
 
 def test_rejects_negative_tolerance():
-    with pytest.raises(ValueError, match="tolerance must be >= 0 pixels, got -1"):
+    with pytest.raises(ValueError, match="tolerance must be an integer >= 0, got -1"):
         metrics.boundary_f_score(_square(), _square(), 2, tolerance=-1)
 
 
 def test_rejects_float_width():
-    with pytest.raises(TypeError, match="width must be an int number of pixels, got float"):
+    with pytest.raises(TypeError, match="width must be an integer, got float"):
         metrics.trimap_accuracy(_square(), _square(), 2, width=1.5)
 
 
@@ -572,3 +572,78 @@ def test_rejects_one_dimensional_boundary_input():
 def test_rejects_float_label_in_boundaries():
     with pytest.raises(TypeError, match="label must hold integer class labels"):
         metrics.boundaries(torch.zeros(3, 3))
+
+
+# --------------------------------------------------------------------------- issue 13 findings
+def test_ignore_index_out_of_dtype_range_does_not_wrap():
+    # uint8 cannot hold 256: no pixel is void, class 0 is counted (it used to be dropped)
+    target = torch.tensor([[0, 1], [1, 0]], dtype=torch.uint8)
+    cm = metrics.confusion_matrix(target, target, 2, ignore_index=256)
+    assert cm.tolist() == [[2, 0], [0, 2]]
+
+
+def test_int8_target_minus_one_is_not_void_255():
+    target = torch.tensor([[0, -1]], dtype=torch.int8)
+    with pytest.raises(ValueError, match=r"target holds labels outside.*\[-1\]"):
+        metrics.confusion_matrix(torch.zeros(1, 2, dtype=torch.long), target, 2)
+    cm = metrics.confusion_matrix(torch.zeros(1, 2, dtype=torch.long), target, 2, ignore_index=-1)
+    assert cm.tolist() == [[1, 0], [0, 0]]
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.uint64])
+def test_wide_unsigned_labels(dtype):
+    pred, target = _random_labels((2, 7, 9), 4, seed=3)
+    want = metrics.confusion_matrix(pred, target, 4)
+    got = metrics.confusion_matrix(pred.numpy().astype(dtype), target.numpy().astype(dtype), 4)
+    assert torch.equal(got, want)
+    torch.testing.assert_close(metrics.boundaries(target.numpy().astype(dtype)),
+                               metrics.boundaries(target))
+
+
+def test_scores_reject_nan_in_confusion_matrix():
+    with pytest.raises(ValueError, match="cm must be finite"):
+        metrics.scores(torch.tensor([[1.0, float("nan")], [0.0, 1.0]]))
+
+
+@pytest.mark.parametrize("shape", [(0, 0), (3, 0), (0, 5), (2, 0, 4)])
+def test_boundary_metrics_on_empty_inputs(shape):
+    empty = torch.zeros(shape, dtype=torch.long)
+    assert metrics.boundaries(empty).shape == shape
+    bf = metrics.boundary_f_score(empty, empty, 3)
+    assert bf.f_score.shape == (3,) and bool(bf.f_score.isnan().all())
+    assert torch.isnan(metrics.trimap_accuracy(empty, empty, 3))
+
+
+def test_boundaries_compare_large_ids_exactly():
+    big = 2**24
+    label = torch.tensor([[big, big + 1]])          # equal in float32
+    assert metrics.boundaries(label).tolist() == [[True, True]]
+
+
+def test_boundaries_connectivity():
+    label = torch.tensor([[0, 0, 0], [0, 1, 0], [0, 0, 0]])
+    assert int(metrics.boundaries(label).sum()) == 9
+    assert int(metrics.boundaries(label, connectivity=4).sum()) == 5
+    with pytest.raises(ValueError, match="connectivity must be one of"):
+        metrics.boundaries(label, connectivity=6)
+
+
+def test_rejects_huge_num_classes_before_allocating():
+    with pytest.raises(ValueError, match=r"num_classes=10000000 is too large.*GiB"):
+        metrics.confusion_matrix(torch.zeros(2, dtype=torch.long),
+                                 torch.zeros(2, dtype=torch.long), 10_000_000)
+
+
+def test_scores_confusion_keeps_integer_counts():
+    s = metrics.scores(torch.tensor([[3, 1], [0, 2]]))
+    assert s.confusion.dtype == torch.int64
+    assert s.confusion.tolist() == [[3, 1], [0, 2]]
+    assert metrics.scores(torch.tensor([[0.5, 0.0], [0.0, 1.0]])).confusion.dtype == \
+        torch.float64
+
+
+def test_rejects_non_finite_scores():
+    logits = torch.zeros(1, 2, 2, 2)
+    logits[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="pred must be finite"):
+        metrics.confusion_matrix(logits, torch.zeros(1, 2, 2, dtype=torch.long), 2)
