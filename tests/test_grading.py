@@ -422,3 +422,65 @@ def test_instructor_guide_points_table_is_current():
     table = grading.points_table(NOTEBOOKS)
     assert table in guide, ("notebooks/README.md's table of points is out of date: paste the "
                             "output of `python -m course_lib.grading points` into it")
+
+
+# --------------------------------------------------------------------------- library shortcuts
+
+#: For each exercise that asks the learner to write something ``course_lib`` (or a library the
+#: task rules out) already does: a "shortcut" solution that just calls it. The exercise's
+#: graded tests switch that function off (``unittest.mock.patch``) while the learner's function
+#: runs, so each shortcut must FAIL its tests. Keys are the test cells' grade_ids; the shortcut
+#: replaces the solution cell ``NN-exK-solution``.
+SHORTCUTS = {
+    "00-ex1-tests": """
+def colorize(label, palette):
+    return cl.viz.colorize(label, palette)
+""",
+}
+
+
+def _shortcut_runs(path, grade_ids):
+    """Run the exercises once solved, then each shortcut followed by its exercise's tests.
+
+    Returns the runs of the solved section and, per grade_id, the runs of the shortcut cell
+    and of the test cell (the real solution is restored after each probe).
+    """
+    nb = grading.read_notebook(path)
+    small = grading.exercise_notebook(nb)
+    by_id = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell for cell in small.cells}
+    main = sum(cell.cell_type == "code" for cell in small.cells)
+    for grade_id in grade_ids:
+        solution = by_id[grade_id.replace("-tests", "-solution")]
+        for source in (SHORTCUTS[grade_id].strip(), by_id[grade_id].source, solution.source):
+            small.cells.append(nbformat.v4.new_code_cell(source))
+    runs = grading.run_cells(small, cwd=path.parent, timeout=120)
+    probes = {gid: runs[main + 3 * k: main + 3 * k + 2] for k, gid in enumerate(grade_ids)}
+    return runs[:main], probes
+
+
+def _shortcut_params():
+    by_notebook = {}
+    for grade_id in SHORTCUTS:
+        by_notebook.setdefault(grade_id[:2], []).append(grade_id)
+    paths = {p.name[:2]: p for p in GRADED}
+    return [pytest.param(paths.get(nn), ids, id=f"shortcuts-{nn}") for nn, ids in by_notebook.items()]
+
+
+@pytest.mark.parametrize("path, grade_ids", _shortcut_params())
+def test_library_shortcuts_fail_the_graded_tests(path, grade_ids):
+    """A solution that calls the library function the exercise reimplements scores zero."""
+    assert path is not None, f"no graded notebook for {grade_ids}"
+    solved, probes = _shortcut_runs(path, grade_ids)
+    assert [run.error for run in solved if run.error] == [], f"{path.name}: solved section fails"
+    for grade_id, (shortcut, tests) in probes.items():
+        assert shortcut.error is None, f"{grade_id}: the shortcut itself raised {shortcut.error}"
+        assert tests.error is not None, (
+            f"{path.name}: {grade_id} PASSES on a solution that calls the library; patch the "
+            "library function to raise while the learner's function runs")
+        assert not tests.error.startswith(("NameError", "NotImplementedError")), (
+            f"{grade_id}: the tests failed for the wrong reason: {tests.error}")
+
+
+def test_every_shortcut_names_an_existing_exercise():
+    graded = {gid for p in GRADED for _, gid, _ in grading.graded_cells(grading.read_notebook(p))}
+    assert set(SHORTCUTS) <= graded, set(SHORTCUTS) - graded
