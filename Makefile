@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.course-installed
 PORT ?= 8888
 
-.PHONY: help lab student-copies test install lint unit notebooks data data-check student browser browser-deps bench clean
+.PHONY: help lab student-copies test install lint unit notebooks data data-check student browser browser-deps book book-deps bench clean
 
 help:
 	@echo "make lab    install (once) and open JupyterLab: notebooks/ (instructor) and student/ (your copies)"
 	@echo "make test   install (once), lint, unit tests, execute every notebook, browser test"
 	@echo "make data   regenerate the committed exports in data/ (byte-for-byte)"
 	@echo "make student  write student versions of the notebooks to student/ (overwrites them)"
+	@echo "make book   build the course as a static website in build/book/ (open index.html)"
 	@echo "make bench  run the benchmarks in benchmarks/"
 
 # Installs only when pyproject.toml changed since the last install.
@@ -35,7 +36,7 @@ data-check: install
 	$(BIN)/python -m course_lib.data.manifest --check
 
 lint: install
-	$(BIN)/ruff check course_lib tests benchmarks notebooks
+	$(BIN)/ruff check course_lib tests benchmarks notebooks book
 
 unit: install
 	$(BIN)/python -m pytest -q -m "not browser" tests
@@ -49,7 +50,7 @@ browser-deps:
 browser: install browser-deps
 	$(BIN)/python -m pytest -q -m browser tests
 
-test: install data-check lint unit notebooks browser
+test: install data-check lint book unit notebooks browser
 
 data: install
 	$(BIN)/python -m course_lib.data.export --out data
@@ -66,6 +67,15 @@ student-copies: install
 
 student: install
 	$(BIN)/python -m course_lib.grading student --out student
+
+# ipywidgets' HTML manager for the book, unpacked from npm once into build/vendor/ (without
+# npm the book still builds and shows each widget as a note).
+book-deps: install
+	@$(BIN)/python book/make_book.py vendor || echo "the book's widgets will be shown as notes"
+
+# The course as a static website (student versions, executed outputs), offline: build/book/.
+book: install book-deps
+	$(BIN)/python book/make_book.py build --out build/book
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
