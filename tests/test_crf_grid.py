@@ -169,5 +169,62 @@ def test_rejects_non_rgb_image_for_contrast():
 
 
 def test_rejects_bad_connectivity():
-    with pytest.raises(ValueError, match="connectivity must be 4 or 8"):
+    with pytest.raises(ValueError, match=r"connectivity must be one of \(4, 8\)"):
         G.potts_pairwise((3, 3), 1.0, connectivity=6)
+
+
+# ----------------------------------------------------------------------------- issue 13 findings
+def test_graph_cut_rejects_nan_weight_instead_of_hanging():
+    w = G.potts_pairwise((3, 3), 1.0)
+    w[0, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match="weights must be finite"):
+        G.graph_cut(torch.zeros(2, 3, 3), w)
+
+
+@pytest.mark.parametrize("solver", [G.icm, G.mean_field_grid, G.alpha_expansion, G.graph_cut])
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_minimisers_reject_non_finite_unary(solver, bad):
+    u = torch.zeros(2, 3, 3)
+    u[1, 0, 0] = bad
+    with pytest.raises(ValueError, match="unary must be finite"):
+        solver(u, G.potts_pairwise((3, 3)))
+
+
+@pytest.mark.parametrize("solver", [G.icm, G.mean_field_grid, G.alpha_expansion])
+def test_minimisers_reject_nan_weights(solver):
+    w = G.potts_pairwise((3, 3))
+    w[1, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="weights must be finite"):
+        solver(torch.zeros(2, 3, 3), w)
+
+
+@pytest.mark.parametrize("w", [float("nan"), float("inf")])
+def test_weight_builders_reject_non_finite_w(w):
+    with pytest.raises(ValueError, match="w must be finite"):
+        G.potts_pairwise((3, 3), w)
+    with pytest.raises(ValueError, match="w must be finite"):
+        G.contrast_weights(np.zeros((3, 3, 3)), w)
+
+
+def test_contrast_weights_rejects_nan_image():
+    image = np.zeros((3, 3, 3))
+    image[1, 1, 0] = np.nan
+    with pytest.raises(ValueError, match="image must be finite"):
+        G.contrast_weights(image)
+
+
+def test_one_result_type_with_legacy_unpacking():
+    u, _ = _noisy(C=2, H=6, W=7)
+    w = G.potts_pairwise((6, 7), 0.5)
+    results = {"icm": G.icm(u, w, 3), "mean_field": G.mean_field_grid(u, w, 3),
+               "graph_cut": G.graph_cut(u, w), "alpha_expansion": G.alpha_expansion(u, w)}
+    for method, r in results.items():
+        assert isinstance(r, G.GridResult) and r.method == method
+        assert r.labels.shape == (6, 7) and r.labels.dtype == torch.int64
+        assert r.final_energy == pytest.approx(float(G.energy(r.labels, u, w)))
+    y, e = results["graph_cut"]
+    assert torch.equal(y, results["graph_cut"].labels) and e == results["graph_cut"].final_energy
+    q, y, hist = results["mean_field"]
+    assert torch.equal(y, q.argmax(0)) and hist["energy"] == results["mean_field"].energy
+    y, hist = results["icm"]
+    assert hist == results["icm"].energy and results["icm"][0] is y

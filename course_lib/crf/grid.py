@@ -20,13 +20,26 @@ returning results on the input's device.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
+
+from .._checks import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_int,
+    check_real,
+    float_tensor,
+    label_tensor,
+)
 
 __all__ = [
     "OFFSETS",
+    "GridResult",
     "potts_pairwise",
     "contrast_weights",
     "energy",
@@ -41,57 +54,97 @@ __all__ = [
 OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
+@dataclass(frozen=True, eq=False)
+class GridResult:
+    """What every grid minimiser returns: a labelling and the history of its energy.
+
+    Attributes
+    ----------
+    labels : Tensor[H, W] (int64)
+        The labelling found, on the unary's device.
+    energy : list of float
+        :func:`energy` of the labelling before the first step and after each step;
+        ``energy[-1]`` is the energy of ``labels``.
+    method : str
+        ``"icm"``, ``"mean_field"``, ``"graph_cut"`` or ``"alpha_expansion"``.
+    q : Tensor[C, H, W] or None
+        Mean field's marginals (``labels == q.argmax(0)``); None for the other methods.
+    free_energy : list of float or None
+        Mean field's :func:`free_energy` history; None for the other methods.
+
+    Notes
+    -----
+    Code written for the earlier tuple results keeps working: a result unpacks (and
+    indexes) as that tuple, ``(labels, energy)`` for :func:`icm` and
+    :func:`alpha_expansion`, ``(labels, final_energy)`` for :func:`graph_cut` and
+    ``(q, labels, {"energy": ..., "free_energy": ...})`` for :func:`mean_field_grid`.
+    """
+
+    labels: Tensor
+    energy: list
+    method: str
+    q: Tensor | None = None
+    free_energy: list | None = None
+
+    @property
+    def final_energy(self) -> float:
+        """Energy of :attr:`labels` (``energy[-1]``)."""
+        return self.energy[-1]
+
+    def _as_tuple(self) -> tuple:
+        if self.method == "graph_cut":
+            return self.labels, self.final_energy
+        if self.method == "mean_field":
+            return self.q, self.labels, {"energy": self.energy, "free_energy": self.free_energy}
+        return self.labels, self.energy
+
+    def __iter__(self):
+        return iter(self._as_tuple())
+
+    def __getitem__(self, index):
+        return self._as_tuple()[index]
+
+    def __len__(self) -> int:
+        return len(self._as_tuple())
+
+
 # ----------------------------------------------------------------------------- validation
-def _as_tensor(x, name: str) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        return x
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(x))
-    raise TypeError(f"{name} must be a numpy array or a torch Tensor, got {type(x).__name__}")
+def _check_unary(unary) -> Tensor:
+    return float_tensor(unary, "unary", ndim=3, layout="(C, H, W)", non_empty=True)
 
 
-def _check_unary(unary) -> torch.Tensor:
-    u = _as_tensor(unary, "unary")
-    if u.ndim != 3:
-        raise ValueError(f"unary must have shape (C, H, W), got shape {tuple(u.shape)}")
-    if not u.is_floating_point():
-        raise TypeError(f"unary must be floating point, got dtype {u.dtype}")
-    if u.shape[0] < 1 or u.shape[1] < 1 or u.shape[2] < 1:
-        raise ValueError(f"unary must be non-empty, got shape {tuple(u.shape)}")
-    if torch.isnan(u).any():
-        raise ValueError("unary contains NaN")
-    return u
-
-
-def _check_weights(weights, H: int, W: int, device) -> torch.Tensor:
-    w = _as_tensor(weights, "weights")
+def _check_weights(weights, H: int, W: int, device) -> Tensor:
+    w = as_tensor(weights, "weights")
     if w.ndim != 3 or w.shape[0] not in (2, 4) or tuple(w.shape[1:]) != (H, W):
         raise ValueError(
             f"weights must have shape (2, H, W) or (4, H, W) with (H, W) = {(H, W)} "
             f"(the unary's), got shape {tuple(w.shape)}"
         )
-    if not w.is_floating_point():
-        raise TypeError(f"weights must be floating point, got dtype {w.dtype}")
+    w = float_tensor(w, "weights")
     if (w < 0).any():
-        raise ValueError(f"weights must be non-negative (Potts needs w >= 0), got minimum {float(w.min()):.3g}")
+        raise ValueError(f"weights must be non-negative (Potts needs w >= 0), got minimum "
+                         f"{float(w.min()):.3g}")
     return w.to(device)
 
 
-def _check_labels(labels, C: int, H: int, W: int, device) -> torch.Tensor:
-    y = _as_tensor(labels, "labels")
-    if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise TypeError(f"labels must have an integer dtype, got {y.dtype}")
+def _check_labels(labels, C: int, H: int, W: int, device, name: str = "labels") -> Tensor:
+    y = label_tensor(labels, name)
     if tuple(y.shape) != (H, W):
-        raise ValueError(f"labels must have shape (H, W) = {(H, W)}, got shape {tuple(y.shape)}")
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= C):
-        raise ValueError(f"labels must be in 0..{C - 1}, got range [{int(y.min())}, {int(y.max())}]")
+        raise ValueError(f"{name} must have shape (H, W) = {(H, W)}, got shape {tuple(y.shape)}")
+    lo, hi = (int(v) for v in torch.aminmax(y.reshape(-1).long()))
+    if lo < 0 or hi > C - 1:
+        raise ValueError(f"{name} must be in 0..{C - 1}, got range [{lo}, {hi}]")
     return y.long().to(device)
 
 
-def _check_iterations(iterations) -> int:
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
-        raise ValueError(f"iterations must be an integer >= 0, got {iterations!r}")
-    return int(iterations)
+def _check_connectivity(connectivity) -> int:
+    return check_choice(check_int(connectivity, "connectivity"), "connectivity", (4, 8))
+
+
+def _edge_scale(E: int, dtype, device) -> Tensor:
+    """(E,) length correction of each edge channel: 1 for the axes, 1/sqrt(2) for diagonals."""
+    return torch.tensor([1.0, 1.0, 1 / math.sqrt(2), 1 / math.sqrt(2)][:E], dtype=dtype,
+                        device=device)
 
 
 def _edge_mask(H: int, W: int, E: int, device) -> torch.Tensor:
@@ -130,15 +183,14 @@ def potts_pairwise(shape, w: float = 1.0, *, connectivity: int = 4, device=None,
     weights : Tensor[E, H, W]
         ``E = 2`` (4-connected) or 4; 0 on edges that leave the image.
     """
-    if len(shape) != 2:
-        raise ValueError(f"shape must be (H, W), got {tuple(shape)}")
-    if w < 0:
-        raise ValueError(f"w must be >= 0, got {w!r}")
-    if connectivity not in (4, 8):
-        raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
-    H, W = int(shape[0]), int(shape[1])
-    E = 2 if connectivity == 4 else 4
-    scale = torch.tensor([1.0, 1.0, 1 / math.sqrt(2), 1 / math.sqrt(2)][:E], dtype=dtype, device=device)
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 2:
+        raise TypeError(f"shape must be a pair (H, W) of integers, got {shape!r}")
+    H, W = (check_int(n, f"shape[{i}]", low=1) for i, n in enumerate(shape))
+    w = check_real(w, "w", low=0)
+    E = 2 if _check_connectivity(connectivity) == 4 else 4
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    scale = _edge_scale(E, dtype, device)
     return _edge_mask(H, W, E, device).to(dtype) * (w * scale)[:, None, None]
 
 
@@ -170,32 +222,34 @@ def contrast_weights(image, w: float = 1.0, *, connectivity: int = 4, beta: floa
     -------
     weights : Tensor[E, H, W] (float32) on ``image.device``.
     """
-    img = _as_tensor(image, "image")
+    img = as_tensor(image, "image")
     if img.ndim == 2:
         img = img[..., None]
-    if img.ndim != 3 or img.shape[-1] not in (1, 3):
-        raise ValueError(f"image must have shape (H, W, 3) or (H, W), got shape {tuple(img.shape)}")
-    if connectivity not in (4, 8):
-        raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
-    if w < 0:
-        raise ValueError(f"w must be >= 0, got {w!r}")
+    if img.ndim != 3 or img.shape[-1] not in (1, 3) or min(img.shape[:2]) < 1:
+        raise ValueError(f"image must have shape (H, W, 3) or (H, W) with H, W >= 1, got shape "
+                         f"{tuple(image.shape)}")
+    if img.dtype == torch.bool or img.is_complex():
+        raise TypeError(f"image must hold real colour values, got dtype {img.dtype}")
+    check_finite(img, "image")
+    E = 2 if _check_connectivity(connectivity) == 4 else 4
+    w = check_real(w, "w", low=0)
+    eps = check_real(eps, "eps", low=0)
+    if beta is not None:
+        beta = check_real(beta, "beta", low=0, low_open=True)
     H, W, _ = img.shape
-    E = 2 if connectivity == 4 else 4
     x = img.permute(2, 0, 1).float()  # (3, H, W)
     mask = _edge_mask(H, W, E, x.device)
     d2 = torch.stack([((_shift(x, dy, dx) - x) ** 2).sum(0) for dy, dx in OFFSETS[:E]])  # (E, H, W)
     if beta is None:
         beta = float(d2[mask].mean()) if mask.any() else 1.0
         beta = beta if beta > 0 else 1.0
-    elif beta <= 0:
-        raise ValueError(f"beta must be > 0, got {beta!r}")
-    scale = torch.tensor([1.0, 1.0, 1 / math.sqrt(2), 1 / math.sqrt(2)][:E], device=x.device)
+    scale = _edge_scale(E, x.dtype, x.device)
     wts = w * (torch.exp(-d2 / (2 * beta)) + eps) * scale[:, None, None]
     return wts * mask
 
 
 # ----------------------------------------------------------------------------- energy
-def energy(labels, unary, weights) -> torch.Tensor:
+def energy(labels: Tensor, unary: Tensor, weights: Tensor) -> Tensor:
     """Exact Potts energy of a labelling.
 
     Parameters
@@ -246,7 +300,7 @@ def _colouring(H: int, W: int, E: int, device) -> list[torch.Tensor]:
     return [c == k for k in range(4)]
 
 
-def free_energy(q, unary, weights) -> torch.Tensor:
+def free_energy(q: Tensor, unary: Tensor, weights: Tensor) -> Tensor:
     """Mean-field free energy ``KL(Q || P) - log Z`` = E_Q[E(y)] - H(Q).
 
     Parameters
@@ -263,7 +317,7 @@ def free_energy(q, unary, weights) -> torch.Tensor:
     u = _check_unary(unary)
     C, H, W = u.shape
     w = _check_weights(weights, H, W, u.device)
-    q = _as_tensor(q, "q").to(u.device)
+    q = float_tensor(q, "q").to(u.device)
     if q.shape != u.shape:
         raise ValueError(f"q must have the unary's shape {tuple(u.shape)}, got {tuple(q.shape)}")
     qd, ud, wd = q.double(), u.double(), w.double()
@@ -276,7 +330,8 @@ def free_energy(q, unary, weights) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- ICM
-def icm(unary, weights, iterations: int = 10, *, init=None):
+def icm(unary: Tensor, weights: Tensor, iterations: int = 10, *,
+        init: Tensor | None = None) -> GridResult:
     """Iterated conditional modes (Besag 1986), with a checkerboard schedule.
 
     Each step gives every pixel of one colour class (pixels of one class share
@@ -296,16 +351,15 @@ def icm(unary, weights, iterations: int = 10, *, init=None):
 
     Returns
     -------
-    labels : Tensor[H, W] (int64)
-    history : list of float
-        Energy before the first sweep and after each sweep (stops early at a
-        fixed point).
+    GridResult
+        ``labels`` (Tensor[H, W] int64) and ``energy``: the energy before the first sweep
+        and after each sweep (stops early at a fixed point).
     """
     u = _check_unary(unary)
     C, H, W = u.shape
     w = _check_weights(weights, H, W, u.device).to(u.dtype)
-    n = _check_iterations(iterations)
-    y = u.argmin(0) if init is None else _check_labels(init, C, H, W, u.device).clone()
+    n = check_int(iterations, "iterations", low=0)
+    y = u.argmin(0) if init is None else _check_labels(init, C, H, W, u.device, "init").clone()
     history = [float(_energy(y, u, w))]
     colours = _colouring(H, W, w.shape[0], u.device)
     total = _neighbour_agreement(torch.ones(1, H, W, dtype=u.dtype, device=u.device), w)[0]
@@ -323,12 +377,12 @@ def icm(unary, weights, iterations: int = 10, *, init=None):
         history.append(float(_energy(y, u, w)))
         if not changed:
             break
-    return y, history
+    return GridResult(y, history, "icm")
 
 
 # ----------------------------------------------------------------------------- mean field
-def mean_field_grid(unary, weights, iterations: int = 10, *, damping: float = 0.0,
-                    schedule: str = "checkerboard"):
+def mean_field_grid(unary: Tensor, weights: Tensor, iterations: int = 10, *,
+                    damping: float = 0.0, schedule: str = "checkerboard") -> GridResult:
     """Mean-field inference for the grid Potts CRF.
 
     Approximates ``P(y) ~ exp(-E(y))`` by a product of per-pixel distributions
@@ -354,22 +408,17 @@ def mean_field_grid(unary, weights, iterations: int = 10, *, damping: float = 0.
 
     Returns
     -------
-    q : Tensor[C, H, W]
-        Final marginals.
-    labels : Tensor[H, W] (int64)
-        ``q.argmax(0)``.
-    history : dict
-        ``"energy"``: energy of the argmax labelling, ``"free_energy"``, before
-        the first and after each iteration.
+    GridResult
+        ``q`` (Tensor[C, H, W]): the final marginals; ``labels`` (Tensor[H, W] int64):
+        ``q.argmax(0)``; ``energy``: energy of the argmax labelling and ``free_energy``,
+        before the first and after each iteration.
     """
     u = _check_unary(unary)
     C, H, W = u.shape
     w = _check_weights(weights, H, W, u.device).to(u.dtype)
-    n = _check_iterations(iterations)
-    if not 0 <= damping < 1:
-        raise ValueError(f"damping must be in [0, 1), got {damping!r}")
-    if schedule not in ("checkerboard", "parallel"):
-        raise ValueError(f"schedule must be 'checkerboard' or 'parallel', got {schedule!r}")
+    n = check_int(iterations, "iterations", low=0)
+    damping = check_real(damping, "damping", low=0, high=1, high_open=True)
+    schedule = check_choice(schedule, "schedule", ("checkerboard", "parallel"))
     q = torch.softmax(-u, 0)
     hist = {"energy": [float(_energy(q.argmax(0), u, w))], "free_energy": [float(free_energy(q, u, w))]}
     masks = _colouring(H, W, w.shape[0], u.device) if schedule == "checkerboard" else [None]
@@ -380,7 +429,8 @@ def mean_field_grid(unary, weights, iterations: int = 10, *, damping: float = 0.
             q = new if mask is None else torch.where(mask, new, q)
         hist["energy"].append(float(_energy(q.argmax(0), u, w)))
         hist["free_energy"].append(float(free_energy(q, u, w)))
-    return q, q.argmax(0), hist
+    return GridResult(q.argmax(0), hist["energy"], "mean_field", q=q,
+                      free_energy=hist["free_energy"])
 
 
 # ----------------------------------------------------------------------------- graph cuts
@@ -406,7 +456,7 @@ def _maxflow_binary(d0: np.ndarray, d1: np.ndarray, pair: list) -> np.ndarray:
     return g.get_grid_segments(nodes)
 
 
-def graph_cut(unary, weights):
+def graph_cut(unary: Tensor, weights: Tensor) -> GridResult:
     """Exact minimum of a two-label Potts energy by an s-t minimum cut.
 
     With two labels and ``w >= 0`` the energy is submodular, so a min cut of
@@ -422,8 +472,9 @@ def graph_cut(unary, weights):
 
     Returns
     -------
-    labels : Tensor[H, W] (int64)
-    energy : float
+    GridResult
+        ``labels`` (Tensor[H, W] int64), a global minimum, and ``energy``: its energy
+        (a one-entry history).
     """
     u = _check_unary(unary)
     C, H, W = u.shape
@@ -438,7 +489,7 @@ def graph_cut(unary, weights):
     pair += [(-dy, -dx, _shift_np(wn[k], dy, dx)) for k, (dy, dx) in enumerate(OFFSETS[: wn.shape[0]])]
     x = _maxflow_binary(un[0], un[1], pair)
     y = torch.from_numpy(x.astype(np.int64)).to(u.device)
-    return y, float(_energy(y, u, w))
+    return GridResult(y, [float(_energy(y, u, w))], "graph_cut")
 
 
 def _shift_np(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -446,7 +497,8 @@ def _shift_np(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return _shift(torch.from_numpy(a), -dy, -dx).numpy()
 
 
-def alpha_expansion(unary, weights, *, max_cycles: int = 5, init=None):
+def alpha_expansion(unary: Tensor, weights: Tensor, *, max_cycles: int = 5,
+                    init: Tensor | None = None) -> GridResult:
     """Alpha-expansion for the multi-label Potts energy (Boykov, Veksler & Zabih 2001).
 
     For each label ``alpha`` in turn, the best *expansion move* (every pixel
@@ -466,15 +518,15 @@ def alpha_expansion(unary, weights, *, max_cycles: int = 5, init=None):
 
     Returns
     -------
-    labels : Tensor[H, W] (int64) on ``unary.device``
-    history : list of float
-        Energy at the start and after each accepted or rejected move.
+    GridResult
+        ``labels`` (Tensor[H, W] int64, on ``unary.device``) and ``energy``: the energy at
+        the start and after each accepted or rejected move.
     """
     u = _check_unary(unary)
     C, H, W = u.shape
     w = _check_weights(weights, H, W, u.device)
-    cycles = _check_iterations(max_cycles)
-    y0 = u.argmin(0) if init is None else _check_labels(init, C, H, W, u.device)
+    cycles = check_int(max_cycles, "max_cycles", low=0)
+    y0 = u.argmin(0) if init is None else _check_labels(init, C, H, W, u.device, "init")
     un = u.detach().cpu().double().numpy()
     wn = w.detach().cpu().double().numpy()
     yt = y0.cpu()
@@ -512,4 +564,4 @@ def alpha_expansion(unary, weights, *, max_cycles: int = 5, init=None):
             history.append(e)
         if not improved:
             break
-    return torch.from_numpy(y).to(u.device), history
+    return GridResult(torch.from_numpy(y).to(u.device), history, "alpha_expansion")
