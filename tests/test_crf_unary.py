@@ -100,10 +100,50 @@ def test_rejects_label_out_of_range():
 
 
 def test_rejects_float_label():
-    with pytest.raises(TypeError, match="label must have an integer dtype"):
+    with pytest.raises(TypeError, match="label must hold integer class labels"):
         U.fit_color_histogram(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2)), 2)
 
 
 def test_rejects_float_image_out_of_range():
     with pytest.raises(ValueError, match=r"expected \[0, 1\]"):
         U.fit_color_histogram(np.full((2, 2, 3), 200.0), np.zeros((2, 2), np.int64), 2)
+
+
+# ----------------------------------------------------------------------------- issue 13 findings
+def test_class_prior_rejects_float_labels():
+    with pytest.raises(TypeError, match="label must hold integer class labels"):
+        U.class_prior(torch.tensor([0.0, 1.7]), 2)
+
+
+def test_fit_color_histogram_rejects_bool_num_classes():
+    img = np.zeros((2, 2, 3), np.uint8)
+    with pytest.raises(TypeError, match=r"num_classes must be an integer, got bool \(True\)"):
+        U.fit_color_histogram(img, np.zeros((2, 2), np.int64), True)
+
+
+def test_nan_pixels_are_rejected_not_binned_as_black():
+    img = np.zeros((2, 2, 3))
+    img[0, 0] = np.nan
+    with pytest.raises(ValueError, match="image must be finite"):
+        U.fit_color_histogram(img, np.zeros((2, 2), np.int64), 1)
+    model = U.fit_color_histogram(np.zeros((2, 2, 3)), np.zeros((2, 2), np.int64), 1)
+    with pytest.raises(ValueError, match="image must be finite"):
+        model(img)
+
+
+def test_gaussian_mixture_with_one_pixel_class():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (8, 8, 3)).astype(np.uint8)
+    label = np.full((8, 8), 255)
+    label[:4] = 0
+    label[5, 5] = 1                                  # one labelled pixel of class 1
+    model = U.fit_gaussian_mixture(img, label, 2, n_components=3)
+    assert model.mixtures[1].n_components == 1
+    torch.testing.assert_close(model.mixtures[1].means_[0], img[5, 5] / 255.0)
+    u = model(img)
+    assert u.shape == (2, 8, 8) and bool(torch.isfinite(u).all())
+
+
+def test_one_unary_from_probabilities():
+    from course_lib.crf import dense
+    assert U.unary_from_probs is U.unary_from_probabilities is dense.unary_from_probabilities

@@ -13,4 +13,5 @@ from .grid import *  # noqa: F403
 from .permutohedral import *  # noqa: F403
 from .unary import *  # noqa: F403
 
-__all__ = [*dense.__all__, *permutohedral.__all__, *unary.__all__, *grid.__all__]
+__all__ = list(dict.fromkeys([*dense.__all__, *permutohedral.__all__, *unary.__all__,
+                             *grid.__all__]))

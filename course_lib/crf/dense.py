@@ -36,43 +36,13 @@ import torch
 from torch import Tensor
 
 from .permutohedral import Permutohedral, gaussian_filter_exact
+from .unary import unary_from_probabilities
 
 __all__ = ["DenseCRF", "dense_crf", "dense_crf_features", "unary_from_probabilities",
            "kl_divergence"]
 
 _METHODS = ("lattice", "exact")
 _EXACT_MAX_PIXELS = 20_000
-
-
-def unary_from_probabilities(probs: Tensor, *, eps: float = 1e-8) -> Tensor:
-    """Unary energies ``-log p`` from probabilities (pydensecrf's ``unary_from_softmax``).
-
-    Parameters
-    ----------
-    probs (Tensor[C, H, W])
-        Per-pixel class probabilities; each pixel must sum to 1 (tolerance 1e-3).
-    eps : float
-        Floor that keeps ``log`` finite.
-
-    Returns
-    -------
-    Tensor[C, H, W]
-        ``-log(max(p, eps))``, float32.
-    """
-    if not isinstance(probs, Tensor):
-        raise TypeError(f"probs must be a torch.Tensor, got {type(probs).__name__}")
-    if probs.ndim != 3:
-        raise ValueError(f"probs must have shape (C, H, W), got {tuple(probs.shape)}")
-    if not probs.is_floating_point():
-        raise TypeError(f"probs must be floating point, got dtype {probs.dtype}")
-    if bool((probs < 0).any()):
-        raise ValueError("probs must be non-negative, got negative values")
-    total = probs.sum(0)
-    if not torch.allclose(total, torch.ones_like(total), atol=1e-3):
-        worst = (total - 1).abs().max().item()
-        raise ValueError(f"probs must sum to 1 over classes (dim 0) at every pixel, "
-                         f"got a deviation of {worst:.3g}")
-    return -torch.log(probs.clamp_min(eps)).to(torch.float32)
 
 
 def _as_image(image, H: int, W: int, device) -> Tensor:

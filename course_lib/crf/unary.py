@@ -4,7 +4,7 @@ A unary cost ``U[c, y, x] = -log p(colour(y, x) | c) - log p(c)`` is small
 where the pixel looks like class ``c``. Here the appearance models are learned
 from labelled pixels: a 3-D colour histogram per class (with Laplace
 smoothing) or a Gaussian mixture per class (scikit-learn), as in GrabCut and
-TextonBoost's colour potentials. :func:`unary_from_probs` and
+TextonBoost's colour potentials. :func:`unary_from_probabilities` and
 :func:`unary_from_logits` turn a classifier's output into unaries instead.
 
 Shapes: ``image`` (H, W, 3) uint8 (0..255) or float (0..1), numpy or torch;
@@ -15,6 +15,20 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import Tensor
+
+from .._checks import (
+    check_bool,
+    check_choice,
+    check_ignore_index,
+    check_int,
+    check_num_classes,
+    check_real,
+    float_tensor,
+    label_tensor,
+    rgb_image,
+    valid_mask,
+)
 
 __all__ = [
     "ColorHistogramModel",
@@ -22,48 +36,28 @@ __all__ = [
     "class_prior",
     "fit_color_histogram",
     "fit_gaussian_mixture",
+    "unary_from_probabilities",
     "unary_from_probs",
     "unary_from_logits",
 ]
 
 
-def _as_tensor(x, name: str) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        return x
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(x))
-    raise TypeError(f"{name} must be a numpy array or a torch Tensor, got {type(x).__name__}")
-
-
-def _image01(image, name: str = "image") -> torch.Tensor:
-    """(H, W, 3) RGB as float32 in [0, 1]."""
-    t = _as_tensor(image, name)
-    if t.ndim != 3 or t.shape[-1] != 3:
-        raise ValueError(f"{name} must be an RGB image of shape (H, W, 3), got shape {tuple(t.shape)}")
-    if t.dtype == torch.uint8:
-        return t.float() / 255.0
-    if not t.is_floating_point():
-        raise TypeError(f"{name} must be uint8 or floating point, got dtype {t.dtype}")
-    if t.numel() and (float(t.min()) < 0 or float(t.max()) > 1):
-        raise ValueError(
-            f"{name} is float with values in [{float(t.min()):.3g}, {float(t.max()):.3g}], "
-            "expected [0, 1] (or pass uint8 in 0..255)"
-        )
-    return t.float()
-
-
-def _labels(label, image: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
-    lab = _as_tensor(label, "label")
-    if lab.dtype.is_floating_point or lab.dtype == torch.bool:
-        raise TypeError(f"label must have an integer dtype, got {lab.dtype}")
+def _labels(label, image: Tensor, num_classes: int, ignore_index: int) -> Tensor:
+    lab = label_tensor(label, "label", ndim=2, layout="(H, W)")
     if lab.shape != image.shape[:2]:
         raise ValueError(
             f"label of shape {tuple(lab.shape)} does not match image (H, W) = {tuple(image.shape[:2])}"
         )
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
-    lab = lab.long().to(image.device)
-    bad = (lab != ignore_index) & ((lab < 0) | (lab >= num_classes))
+    return _check_label_range(lab, num_classes, ignore_index).to(image.device)
+
+
+def _check_label_range(lab: Tensor, num_classes: int, ignore_index: int | None) -> Tensor:
+    """int64 labels; raise if a pixel that is not ``ignore_index`` is outside 0..C-1."""
+    valid = valid_mask(lab, ignore_index)
+    lab = lab.long()
+    bad = (lab < 0) | (lab >= num_classes)
+    if valid is not None:
+        bad &= valid
     if bad.any():
         raise ValueError(
             f"label has values outside 0..{num_classes - 1} (and ignore_index={ignore_index}): "
@@ -87,11 +81,16 @@ def class_prior(label, num_classes: int, *, ignore_index: int = 255, alpha: floa
     -------
     Tensor[C] (float32), sums to 1.
     """
-    lab = _as_tensor(label, "label").long()
-    lab = lab[lab != ignore_index]
-    if lab.numel() and (int(lab.min()) < 0 or int(lab.max()) >= num_classes):
-        raise ValueError(f"label has values outside 0..{num_classes - 1}")
-    counts = torch.bincount(lab, minlength=num_classes).float() + alpha
+    num_classes = check_num_classes(num_classes)
+    ignore_index = check_ignore_index(ignore_index)
+    alpha = check_real(alpha, "alpha", low=0)
+    lab = label_tensor(label, "label")
+    valid = valid_mask(lab, ignore_index)
+    lab = _check_label_range(lab, num_classes, ignore_index)
+    lab = lab if valid is None else lab[valid]
+    counts = torch.bincount(lab.reshape(-1), minlength=num_classes).float() + alpha
+    if float(counts.sum()) == 0:
+        raise ValueError("with alpha=0, label needs at least one labelled pixel")
     return counts / counts.sum()
 
 
@@ -123,7 +122,7 @@ class ColorHistogramModel:
 
     def cells(self, image) -> torch.Tensor:
         """Histogram cell index of every pixel: Tensor[H, W] (int64)."""
-        img = _image01(image)
+        img = rgb_image(image)
         q = (img * self.bins).long().clamp_(0, self.bins - 1)  # (H, W, 3)
         return (q[..., 0] * self.bins + q[..., 1]) * self.bins + q[..., 2]
 
@@ -140,7 +139,7 @@ class ColorHistogramModel:
     def __call__(self, image, *, use_prior: bool = True) -> torch.Tensor:
         """Unary costs ``-log p(colour | c) - log p(c)``: Tensor[C, H, W]."""
         u = -self.log_likelihood(image)
-        if use_prior:
+        if check_bool(use_prior, "use_prior"):
             u = u - self.prior.to(u.device).log()[:, None, None]
         return u
 
@@ -183,15 +182,19 @@ def fit_color_histogram(
     >>> model(img).argmin(0).tolist()
     [[0, 1], [0, 1]]
     """
-    img = _image01(image)
+    img = rgb_image(image)
+    num_classes = check_num_classes(num_classes)
+    ignore_index = check_ignore_index(ignore_index)
+    bins = check_int(bins, "bins", low=1, high=256)
+    alpha = check_real(alpha, "alpha", low=0)
+    if num_classes * bins**3 > 2**28:
+        raise ValueError(f"num_classes * bins**3 = {num_classes * bins**3} histogram cells are "
+                         f"too many (at most 2**28); use fewer bins")
     lab = _labels(label, img, num_classes, ignore_index)
-    if not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ValueError(f"bins must be an integer >= 1, got {bins!r}")
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha!r}")
     model = ColorHistogramModel(torch.ones(num_classes, bins, bins, bins), torch.ones(num_classes))
     cell = model.cells(img)
-    keep = lab != ignore_index
+    keep = valid_mask(lab, ignore_index)
+    keep = torch.ones_like(lab, dtype=torch.bool) if keep is None else keep
     flat = lab[keep] * bins**3 + cell[keep]
     counts = torch.bincount(flat, minlength=num_classes * bins**3).float().cpu()
     counts = counts.reshape(num_classes, bins, bins, bins) + alpha
@@ -235,7 +238,7 @@ class GaussianMixtureModel:
 
         Evaluated on the CPU with scikit-learn; returned on ``image.device``.
         """
-        img = _image01(image)
+        img = rgb_image(image)
         H, W, _ = img.shape
         x = img.reshape(-1, 3).detach().cpu().double().numpy()
         out = np.full((self.num_classes, H * W), -self.absent_cost)
@@ -247,7 +250,7 @@ class GaussianMixtureModel:
     def __call__(self, image, *, use_prior: bool = True) -> torch.Tensor:
         """Unary costs ``-log p(colour | c) - log p(c)``: Tensor[C, H, W]."""
         u = -self.log_likelihood(image)
-        if use_prior:
+        if check_bool(use_prior, "use_prior"):
             u = u - self.prior.to(u.device).log()[:, None, None]
         return u
 
@@ -290,14 +293,16 @@ def fit_gaussian_mixture(
     """
     from sklearn.mixture import GaussianMixture
 
-    img = _image01(image)
+    img = rgb_image(image)
+    num_classes = check_num_classes(num_classes)
+    ignore_index = check_ignore_index(ignore_index)
+    covariance_type = check_choice(covariance_type, "covariance_type",
+                                   ("full", "diag", "spherical", "tied"))
+    n_components = check_int(n_components, "n_components", low=1)
+    max_pixels = check_int(max_pixels, "max_pixels", low=1)
+    seed = check_int(seed, "seed", low=0, high=2**32 - 1)
+    absent_cost = check_real(absent_cost, "absent_cost")
     lab = _labels(label, img, num_classes, ignore_index)
-    if covariance_type not in ("full", "diag", "spherical", "tied"):
-        raise ValueError(
-            f"covariance_type must be 'full', 'diag', 'spherical' or 'tied', got {covariance_type!r}"
-        )
-    if not isinstance(n_components, (int, np.integer)) or n_components < 1:
-        raise ValueError(f"n_components must be an integer >= 1, got {n_components!r}")
     x = img.reshape(-1, 3).detach().cpu().double().numpy()
     y = lab.reshape(-1).cpu().numpy()
     rng = np.random.default_rng(seed)
@@ -309,15 +314,22 @@ def fit_gaussian_mixture(
             continue
         if len(xc) > max_pixels:
             xc = xc[rng.choice(len(xc), max_pixels, replace=False)]
-        k = min(n_components, len(xc))
+        # at most one component per distinct colour; a single pixel is repeated (EM needs
+        # two samples) and gets one Gaussian of covariance reg_covar around it
+        k = min(n_components, len(np.unique(xc, axis=0)))
+        if len(xc) == 1:
+            xc = np.repeat(xc, 2, axis=0)
         gm = GaussianMixture(k, covariance_type=covariance_type, reg_covar=1e-4, random_state=seed)
         mixtures.append(gm.fit(xc))
     prior = class_prior(lab.cpu(), num_classes, ignore_index=ignore_index)
     return GaussianMixtureModel(mixtures, prior, absent_cost)
 
 
-def unary_from_probs(probs, *, eps: float = 1e-8, atol: float = 1e-3) -> torch.Tensor:
+def unary_from_probabilities(probs: Tensor, *, eps: float = 1e-8, atol: float = 1e-3) -> Tensor:
     """Unary costs ``-log max(p, eps)`` from class probabilities.
+
+    The same as pydensecrf's ``unary_from_softmax``. ``unary_from_probs`` is another name
+    of this function.
 
     Parameters
     ----------
@@ -326,21 +338,26 @@ def unary_from_probs(probs, *, eps: float = 1e-8, atol: float = 1e-3) -> torch.T
         (within ``atol``).
     eps : float
         Clamp, so that a zero probability gives a large finite cost ``-log eps``.
+    atol : float
+        Tolerance of the sum-to-one check.
 
     Returns
     -------
-    Tensor[C, H, W] on ``probs.device``.
+    Tensor[C, H, W]
+        On ``probs.device``, in its dtype (float32 for half precision).
 
     Raises
     ------
+    TypeError
+        If ``probs`` is not a floating-point tensor or array.
     ValueError
-        If ``probs`` is not (C, H, W), has negative entries or does not sum to 1.
+        If ``probs`` is not (C, H, W), holds NaN, has negative entries or does not sum to 1.
     """
-    p = _as_tensor(probs, "probs")
-    if p.ndim != 3:
-        raise ValueError(f"probs must have shape (C, H, W), got shape {tuple(p.shape)}")
-    if not p.is_floating_point():
-        raise TypeError(f"probs must be floating point, got dtype {p.dtype}")
+    p = float_tensor(probs, "probs", ndim=3, layout="(C, H, W)")
+    eps = check_real(eps, "eps", low=0, low_open=True, high=1)
+    atol = check_real(atol, "atol", low=0)
+    if p.dtype in (torch.float16, torch.bfloat16):
+        p = p.float()
     if (p < 0).any():
         raise ValueError(f"probs must be non-negative, got minimum {float(p.min()):.3g}")
     s = p.sum(0)
@@ -353,7 +370,11 @@ def unary_from_probs(probs, *, eps: float = 1e-8, atol: float = 1e-3) -> torch.T
     return -p.clamp_min(eps).log()
 
 
-def unary_from_logits(logits) -> torch.Tensor:
+#: Another name of :func:`unary_from_probabilities`.
+unary_from_probs = unary_from_probabilities
+
+
+def unary_from_logits(logits: Tensor) -> Tensor:
     """Unary costs ``-log softmax(logits)`` over the class axis.
 
     Parameters
@@ -364,9 +385,5 @@ def unary_from_logits(logits) -> torch.Tensor:
     -------
     Tensor[C, H, W]
     """
-    z = _as_tensor(logits, "logits")
-    if z.ndim != 3:
-        raise ValueError(f"logits must have shape (C, H, W), got shape {tuple(z.shape)}")
-    if not z.is_floating_point():
-        raise TypeError(f"logits must be floating point, got dtype {z.dtype}")
+    z = float_tensor(logits, "logits", ndim=3, layout="(C, H, W)")
     return -torch.log_softmax(z, dim=0)
