@@ -38,6 +38,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import warnings as warnings_module
 from pathlib import Path
 
 import nbformat
@@ -412,7 +413,10 @@ def build(out=OUT, *, src=SOURCES, notebooks_dir=NOTEBOOKS, quiet=True):
             *(["-t", "live_widgets"] if live else []), "-d", str(Path(src).parent / "book-doctrees"), str(src), str(out)]
     if quiet:
         args.insert(0, "-q")
-    status = build_main(args)
+    with warnings_module.catch_warnings():  # Sphinx's own deprecation notices to extensions
+        warnings_module.simplefilter("ignore", DeprecationWarning)
+        warnings_module.simplefilter("ignore", PendingDeprecationWarning)
+        status = build_main(args)
     messages = warnings.read_text().strip()
     warnings.unlink()
     if status != 0:
