@@ -110,7 +110,10 @@ def book_version(nb, *, live_widgets=True):
     from course_lib.grading import exercise_section
 
     nb = copy.deepcopy(nb)
-    _, start, stop = exercise_section(nb)
+    try:
+        _, start, stop = exercise_section(nb)
+    except ValueError:  # no exercises yet (a notebook in progress): nothing to hide
+        start = stop = len(nb.cells)
     resources = {}
     chain = [LockCells, ClearSolutions, CheckCellMetadata, ComputeChecksums,
              ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata]
@@ -136,7 +139,13 @@ def _keep_displayed_widgets(nb, *, live):
                 continue
             if live and view.get("model_id") in state:
                 shown.append(view["model_id"])
-            else:  # no renderer, or a view whose state was not saved: say what it is
+                continue
+            # No renderer, or a view whose state was not saved: its text when that says
+            # something (a tqdm bar's "100%|###| 200/200"), else a note on what it is.
+            plain = output.data.get("text/plain", "")
+            if plain and not re.match(r"^\s*\w+\((children|value|layout|description)=", plain):
+                output.data = {"text/plain": plain}
+            else:
                 output.data = {"text/markdown": _NOTE_STATIC_WIDGET}
     keep, todo = set(), list(shown)
     while todo:
@@ -377,7 +386,11 @@ def write_sources(src=SOURCES, *, notebooks_dir=NOTEBOOKS, readme=README, live_w
     src.mkdir(parents=True, exist_ok=True)
     wanted, notebooks = {"index.md", "instructors.md"}, []
     for path in notebook_paths(notebooks_dir):
-        nb = book_version(read_notebook(path), live_widgets=live_widgets)
+        try:
+            nb = book_version(read_notebook(path), live_widgets=live_widgets)
+        except Exception as exc:  # nbgrader's checks: name the notebook
+            raise RuntimeError(f"{path}: cannot make its book version: "
+                               f"{type(exc).__name__}: {exc}") from exc
         notebooks.append((path.stem, notebook_title(nb, path.stem)))
         _write_if_changed(src / path.name, nbformat.writes(nb) + "\n")
         wanted.add(path.name)
@@ -406,7 +419,7 @@ def build(out=OUT, *, src=SOURCES, notebooks_dir=NOTEBOOKS, quiet=True):
     if not live:
         print(f"make_book: no ipywidgets HTML manager in {WIDGET_JS} (run `make book-deps`, "
               "which needs npm): the widgets are shown as notes", file=sys.stderr)
-    write_sources(src, notebooks_dir=notebooks_dir, live_widgets=live)
+    stems = write_sources(src, notebooks_dir=notebooks_dir, live_widgets=live)
     out = Path(out)
     warnings = Path(tempfile.mkstemp(prefix="book-warnings-", suffix=".txt")[1])
     args = ["-b", "html", "-c", str(BOOK), "-w", str(warnings), "--keep-going", "-W",
@@ -421,6 +434,14 @@ def build(out=OUT, *, src=SOURCES, notebooks_dir=NOTEBOOKS, quiet=True):
     warnings.unlink()
     if status != 0:
         raise RuntimeError(f"sphinx-build failed (exit {status}):\n{messages}")
+    # Sphinx never deletes a page: drop those of notebooks that are gone
+    pages = {*stems, "index", "instructors", "genindex", "search"}
+    for page in out.glob("*.html"):
+        if page.stem not in pages:
+            page.unlink()
+    for source in (out / "_sources").glob("*"):
+        if source.stem.split(".")[0] not in pages:
+            source.unlink()
     return out / "index.html"
 
 

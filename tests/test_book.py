@@ -209,11 +209,14 @@ def _exercise_notebook():
     figure = new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<F>"})
     widget = new_output("display_data", data={
         make_book.WIDGET_VIEW: {"model_id": "aa", "version_major": 2, "version_minor": 0},
-        "text/plain": "VBox()"})
+        "text/plain": "VBox(children=(IntSlider(value=0),))"})
+    progress = new_output("display_data", data={  # a tqdm bar whose state was not saved
+        make_book.WIDGET_VIEW: {"model_id": "zz", "version_major": 2, "version_minor": 0},
+        "text/plain": "100%|##########| 5/5 [00:01<00:00]"})
     cells = [
         new_markdown_cell("# 99 · Test notebook"),
         new_code_cell("import math", outputs=[figure]),
-        new_code_cell("explorer", outputs=[widget]),
+        new_code_cell("explorer", outputs=[widget, progress]),
         new_markdown_cell("## Exercises"),
         new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
                       outputs=[new_output("stream", text="secret\n")],
@@ -249,6 +252,8 @@ def test_book_version_keeps_narrative_outputs_and_hides_solutions():
     assert book.cells[8].outputs, "outputs after the Exercises section are narrative: kept"
     state = book.metadata.widgets[make_book.WIDGET_STATE]["state"]
     assert set(state) == {"aa", "bb"}, "only the displayed widget and its children stay"
+    assert make_book.WIDGET_VIEW in book.cells[2].outputs[0]["data"]
+    assert book.cells[2].outputs[1]["data"] == {"text/plain": "100%|##########| 5/5 [00:01<00:00]"}
     assert nb.cells[4].outputs, "the instructor notebook was modified"
 
 
@@ -256,6 +261,7 @@ def test_book_version_without_widget_renderer_shows_a_note():
     book = make_book.book_version(_exercise_notebook(), live_widgets=False)
     data = book.cells[2].outputs[0]["data"]
     assert make_book.WIDGET_VIEW not in data and "JupyterLab" in data["text/markdown"]
+    assert "5/5" in book.cells[2].outputs[1]["data"]["text/plain"]
     assert "widgets" not in book.metadata
 
 
