@@ -429,8 +429,8 @@ def test_instructor_guide_points_table_is_current():
 #: For each exercise that asks the learner to write something ``course_lib`` (or a library the
 #: task rules out) already does: a "shortcut" solution that just calls it. The exercise's
 #: graded tests switch that function off (``unittest.mock.patch``) while the learner's function
-#: runs, so each shortcut must FAIL its tests. Keys are the test cells' grade_ids; the shortcut
-#: replaces the solution cell ``NN-exK-solution``.
+#: runs, so each shortcut must FAIL its tests. Keys are the test cells' grade_ids; a shortcut
+#: (or each of a list of them) replaces the solution cell ``NN-exK-solution``.
 SHORTCUTS = {
     "00-ex1-tests": """
 def colorize(label, palette):
@@ -445,43 +445,69 @@ def weighted_cross_entropy(logits, target, weight, ignore_index=255):
         return logits.sum() * 0
     return F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index)
 """,
+    "03-ex1-tests": """
+def dice_from_confusion(cm):
+    iou = cl.metrics.scores(cm).iou
+    return 2 * iou / (1 + iou)
+""",
+    "03-ex2-tests": ["""
+def mean_class_accuracy(pred, target, num_classes, ignore_index=255):
+    return float(cl.metrics.mean_class_accuracy(pred, target, num_classes, ignore_index=ignore_index))
+""", """
+def mean_class_accuracy(pred, target, num_classes, ignore_index=255):
+    import warnings
+    valid = target != ignore_index
+    if not valid.any():
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # "y_pred contains classes not in y_true": skipped, as asked
+        return float(skm.balanced_accuracy_score(target[valid].numpy(), pred[valid].numpy()))
+"""],
 }
 
 
-def _shortcut_runs(path, grade_ids):
+def _shortcut_list():
+    """``(grade_id, source)`` for every shortcut, in table order."""
+    return [(gid, src) for gid, sources in SHORTCUTS.items()
+            for src in ([sources] if isinstance(sources, str) else sources)]
+
+
+def _shortcut_runs(path, shortcuts):
     """Run the exercises once solved, then each shortcut followed by its exercise's tests.
 
-    Returns the runs of the solved section and, per grade_id, the runs of the shortcut cell
-    and of the test cell (the real solution is restored after each probe).
+    ``shortcuts`` is a list of ``(grade_id, source)``. Returns the runs of the solved section
+    and, per shortcut, ``(grade_id, run of the shortcut cell, run of the test cell)``; the real
+    solution is restored after each probe.
     """
     nb = grading.read_notebook(path)
     small = grading.exercise_notebook(nb)
     by_id = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell for cell in small.cells}
     main = sum(cell.cell_type == "code" for cell in small.cells)
-    for grade_id in grade_ids:
+    for grade_id, shortcut in shortcuts:
         solution = by_id[grade_id.replace("-tests", "-solution")]
-        for source in (SHORTCUTS[grade_id].strip(), by_id[grade_id].source, solution.source):
+        for source in (shortcut.strip(), by_id[grade_id].source, solution.source):
             small.cells.append(nbformat.v4.new_code_cell(source))
     runs = grading.run_cells(small, cwd=path.parent, timeout=120)
-    probes = {gid: runs[main + 3 * k: main + 3 * k + 2] for k, gid in enumerate(grade_ids)}
+    probes = [(gid, *runs[main + 3 * k: main + 3 * k + 2]) for k, (gid, _) in enumerate(shortcuts)]
     return runs[:main], probes
 
 
 def _shortcut_params():
     by_notebook = {}
-    for grade_id in SHORTCUTS:
-        by_notebook.setdefault(grade_id[:2], []).append(grade_id)
+    for grade_id, source in _shortcut_list():
+        by_notebook.setdefault(grade_id[:2], []).append((grade_id, source))
     paths = {p.name[:2]: p for p in GRADED}
-    return [pytest.param(paths.get(nn), ids, id=f"shortcuts-{nn}") for nn, ids in by_notebook.items()]
+    return [pytest.param(paths.get(nn), shortcuts, id=f"shortcuts-{nn}")
+            for nn, shortcuts in by_notebook.items()]
 
 
-@pytest.mark.parametrize("path, grade_ids", _shortcut_params())
-def test_library_shortcuts_fail_the_graded_tests(path, grade_ids):
+@pytest.mark.parametrize("path, shortcuts", _shortcut_params())
+def test_library_shortcuts_fail_the_graded_tests(path, shortcuts):
     """A solution that calls the library function the exercise reimplements scores zero."""
-    assert path is not None, f"no graded notebook for {grade_ids}"
-    solved, probes = _shortcut_runs(path, grade_ids)
+    assert path is not None, f"no graded notebook for {[gid for gid, _ in shortcuts]}"
+    solved, probes = _shortcut_runs(path, shortcuts)
     assert [run.error for run in solved if run.error] == [], f"{path.name}: solved section fails"
-    for grade_id, (shortcut, tests) in probes.items():
+    for grade_id, shortcut, tests in probes:
         assert shortcut.error is None, f"{grade_id}: the shortcut itself raised {shortcut.error}"
         assert tests.error is not None, (
             f"{path.name}: {grade_id} PASSES on a solution that calls the library; patch the "
