@@ -342,8 +342,12 @@ def landing_page(readme, notebooks):
     return "\n".join(parts)
 
 
-def instructors_page(readme):
-    """MyST Markdown of the classroom page: the README's sections for instructors."""
+def instructors_page(readme, paths=()):
+    """MyST Markdown of the classroom page: the README's sections for instructors.
+
+    With the instructor notebooks ``paths``, also the points of their graded exercises
+    (:func:`course_lib.grading.points_table`).
+    """
     sections = _sections(readme)
     parts = ["# For instructors: the classroom", "",
              "This book shows the *student* versions of the notebooks: each solution is replaced "
@@ -359,6 +363,12 @@ def instructors_page(readme):
             parts += [f"## {heading}", "", _offline_links(body), ""]
     if not found:
         parts += ["The repository's README explains how to hand out and grade the exercises.", ""]
+    if paths:
+        from course_lib.grading import points_table
+
+        parts += ["## Points per notebook", "",
+                  "The graded test cells of each notebook (nbgrader `grade_id` and points):", "",
+                  points_table(paths), ""]
     return "\n".join(parts)
 
 
@@ -400,7 +410,8 @@ def write_sources(src=SOURCES, *, notebooks_dir=NOTEBOOKS, readme=README, live_w
                 wanted.add(asset.name)
     text = Path(readme).read_text()
     _write_if_changed(src / "index.md", landing_page(text, notebooks))
-    _write_if_changed(src / "instructors.md", instructors_page(text))
+    _write_if_changed(src / "instructors.md",
+                      instructors_page(text, notebook_paths(notebooks_dir)))
     for stale in src.iterdir():
         if stale.is_file() and stale.name not in wanted:
             stale.unlink()

@@ -198,7 +198,8 @@ def test_landing_page_has_the_map_the_commands_and_the_classroom_link(site):
     assert "make lab" in text and "make test" in text
     assert re.search(r"\b\d+ min\b", text), "the notebook map has no times"
     assert 'href="instructors.html"' in html
-    assert (site / "instructors.html").is_file()
+    teach = page_text(site / "instructors.html")
+    assert "Points per notebook" in teach and "make student" in teach
 
 
 # --------------------------------------------------------------------------- book_version
