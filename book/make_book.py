@@ -38,7 +38,7 @@ import sys
 import tarfile
 import tempfile
 import time
-import warnings as warnings_module
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -69,8 +69,8 @@ _MODEL_REF = re.compile(r"IPY_MODEL_([0-9a-f]+)")
 _NOTE_STATIC_WIDGET = ("*Interactive explorer: it is live when you run this notebook in "
                        "JupyterLab (`make lab`).*")
 
-__all__ = ["book_version", "landing_page", "instructors_page", "write_sources", "build",
-           "vendor_widget_js", "main"]
+__all__ = ["book_version", "notebook_title", "notebook_map", "landing_page", "instructors_page",
+           "write_sources", "build", "vendor_widget_js", "main"]
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -432,17 +432,17 @@ def build(out=OUT, *, src=SOURCES, notebooks_dir=NOTEBOOKS, quiet=True):
               "which needs npm): the widgets are shown as notes", file=sys.stderr)
     stems = write_sources(src, notebooks_dir=notebooks_dir, live_widgets=live)
     out = Path(out)
-    warnings = Path(tempfile.mkstemp(prefix="book-warnings-", suffix=".txt")[1])
-    args = ["-b", "html", "-c", str(BOOK), "-w", str(warnings), "--keep-going", "-W",
+    log = Path(tempfile.mkstemp(prefix="book-warnings-", suffix=".txt")[1])
+    args = ["-b", "html", "-c", str(BOOK), "-w", str(log), "--keep-going", "-W",
             *(["-t", "live_widgets"] if live else []), "-d", str(Path(src).parent / "book-doctrees"), str(src), str(out)]
     if quiet:
         args.insert(0, "-q")
-    with warnings_module.catch_warnings():  # Sphinx's own deprecation notices to extensions
-        warnings_module.simplefilter("ignore", DeprecationWarning)
-        warnings_module.simplefilter("ignore", PendingDeprecationWarning)
+    with warnings.catch_warnings():  # Sphinx's own deprecation notices to extensions
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
         status = build_main(args)
-    messages = warnings.read_text().strip()
-    warnings.unlink()
+    messages = log.read_text().strip()
+    log.unlink()
     if status != 0:
         raise RuntimeError(f"sphinx-build failed (exit {status}):\n{messages}")
     # Sphinx never deletes a page: drop those of notebooks that are gone
