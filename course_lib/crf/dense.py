@@ -28,14 +28,19 @@ The filtering ``K Q`` is done by the permutohedral lattice (``method="lattice"``
 
 from __future__ import annotations
 
-import numbers
-import warnings
-
-import numpy as np
 import torch
 from torch import Tensor
 
-from .permutohedral import Permutohedral, gaussian_filter_exact
+from .._checks import (
+    as_tensor,
+    check_bool,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+    float_tensor,
+)
+from .permutohedral import Permutohedral, PermutohedralSum, gaussian_filter_exact
 from .unary import unary_from_probabilities
 
 __all__ = ["DenseCRF", "dense_crf", "dense_crf_features", "unary_from_probabilities",
@@ -46,10 +51,7 @@ _EXACT_MAX_PIXELS = 20_000
 
 
 def _as_image(image, H: int, W: int, device) -> Tensor:
-    if isinstance(image, np.ndarray):
-        image = torch.from_numpy(np.ascontiguousarray(image))
-    if not isinstance(image, Tensor):
-        raise TypeError(f"image must be a numpy array or torch.Tensor, got {type(image).__name__}")
+    image = as_tensor(image, "image")
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be an RGB image of shape (H, W, 3), got {tuple(image.shape)}")
     if tuple(image.shape[:2]) != (H, W):
@@ -68,13 +70,13 @@ def dense_crf_features(H: int, W: int, *, sxy: float | tuple[float, float],
     Parameters
     ----------
     H, W : int
-        Image size.
+        Image size (>= 1).
     sxy : float or (float, float)
-        Spatial standard deviation in pixels (``(sx, sy)`` as pydensecrf).
+        Spatial standard deviation in pixels (``(sx, sy)`` as pydensecrf), > 0.
     image (Tensor[H, W, 3] uint8), optional
         Colours for the bilateral kernel; then ``srgb`` is required.
     srgb : float or (float, float, float), optional
-        Colour standard deviation (0..255 scale).
+        Colour standard deviation (0..255 scale), > 0.
 
     device, dtype
         Where and in which precision (float32 as pydensecrf) to build them.
@@ -84,7 +86,13 @@ def dense_crf_features(H: int, W: int, *, sxy: float | tuple[float, float],
     Tensor[H*W, 2] or Tensor[H*W, 5]
         Pixels in row-major order (index ``y * W + x``).
     """
+    H, W = check_int(H, "H", low=1), check_int(W, "W", low=1)
     sx, sy = _pair(sxy, "sxy", 2)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    if image is not None:
+        image = _as_image(image, H, W, device if device is not None else
+                          getattr(image, "device", "cpu"))
     dev = image.device if image is not None else (device or "cpu")
     ys, xs = torch.meshgrid(torch.arange(H, device=dev, dtype=dtype),
                             torch.arange(W, device=dev, dtype=dtype), indexing="ij")
@@ -97,29 +105,33 @@ def dense_crf_features(H: int, W: int, *, sxy: float | tuple[float, float],
 
 
 def _pair(value, name: str, n: int) -> tuple[float, ...]:
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        value = (float(value),) * n
+    """A positive number, or ``n`` of them, as a tuple of ``n`` floats."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+    if len(values) != n:
+        raise TypeError(f"{name} must be a number or a tuple of {n} numbers, got {value!r}")
     try:
-        value = tuple(float(v) for v in value)
-    except TypeError:
-        raise TypeError(f"{name} must be a number or a tuple of {n} numbers, got {value!r}") from None
-    if len(value) != n or not all(v > 0 and np.isfinite(v) for v in value):
-        raise ValueError(f"{name} must be a positive number or {n} positive numbers, got {value!r}")
-    return value
+        return tuple(check_positive(v, name) for v in values)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive number or {n} positive numbers, "
+                         f"got {value!r}") from None
 
 
 class _Kernel:
-    """One Gaussian kernel with pydensecrf's symmetric normalisation, filtering (N, C)."""
+    """One Gaussian kernel: its features, weight and pydensecrf's symmetric normalisation."""
 
-    def __init__(self, features: Tensor, weight: float, method: str, dtype: torch.dtype):
-        self.weight = weight
-        self.method = method
-        if method == "lattice":
-            self.lattice = Permutohedral(features)
-        else:
-            self.features = features.to(dtype)
+    def __init__(self, name: str, features: Tensor, weight: float, method: str,
+                 dtype: torch.dtype):
+        self.name, self.weight, self.method = name, weight, method
         ones = features.new_ones(features.shape[0], 1, dtype=dtype)
-        self.norm = 1.0 / torch.sqrt(self._raw(ones) + 1e-20)            # (N, 1)
+        try:
+            if method == "lattice":
+                self.lattice = Permutohedral(features)
+            else:
+                self.features = features.to(dtype)
+            raw = self._raw(ones)
+        except ValueError as err:
+            raise ValueError(f"the {name} cannot be built: {err}") from None
+        self.norm = 1.0 / torch.sqrt(raw + 1e-20)                        # (N, 1)
 
     def _raw(self, values: Tensor) -> Tensor:
         if self.method == "lattice":
@@ -128,71 +140,6 @@ class _Kernel:
 
     def __call__(self, values: Tensor) -> Tensor:
         return self.norm * self._raw(self.norm * values)
-
-
-class _Fused:
-    """All lattice kernels as one operator: ``sum_k w_k n_k * Slice_k Blur_k Splat_k (n_k * Q)``.
-
-    The normalisations and weights are folded into the sparse splat/slice matrices, and the
-    lattices are stacked so that one splat, one blur pass and one slice serve every kernel.
-    """
-
-    def __init__(self, splat: Tensor, slice_: Tensor, neighbours: list[tuple[Tensor, Tensor]]):
-        self.splat, self.slice, self.neighbours = splat, slice_, neighbours
-
-    def __call__(self, Q: Tensor) -> Tensor:
-        dtype = Q.dtype
-        lat = self.splat @ Q.to(torch.float32).contiguous()             # (sum M_k + K, C)
-        for n1, n2 in self.neighbours:
-            blurred = lat.index_select(0, n1)
-            blurred += lat.index_select(0, n2)
-            blurred *= 0.5
-            blurred += lat
-            lat = blurred
-        return (self.slice @ lat).to(dtype)                              # (N, C)
-
-
-def _fuse(kernels: list[_Kernel]) -> _Fused:
-    lats = [k.lattice for k in kernels]
-    N = lats[0].num_points
-    crows, cols, vals, s_cols, s_vals = [], [], [], [], []
-    row_base, nnz_base = 0, 0
-    for k, lat in zip(kernels, lats):
-        norm = k.norm.reshape(-1).to(torch.float32)                     # (N,)
-        sp = lat._splat
-        crows.append(sp.crow_indices()[(1 if crows else 0):] + nnz_base)
-        cols.append(sp.col_indices())
-        vals.append(sp.values() * norm[sp.col_indices()])
-        sl = lat._slice
-        s_cols.append(sl.col_indices().reshape(N, -1) + row_base)
-        s_vals.append(sl.values().reshape(N, -1) * (k.weight * norm)[:, None])
-        row_base += lat.num_vertices + 1
-        nnz_base += sp.values().numel()
-    total = row_base
-    s_cols, s_vals = torch.cat(s_cols, 1), torch.cat(s_vals, 1)         # (N, sum (d_k + 1))
-    per_row = s_cols.shape[1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")                                  # "CSR support is in beta"
-        splat = torch.sparse_csr_tensor(torch.cat(crows), torch.cat(cols), torch.cat(vals),
-                                        (total, N))
-        step = torch.arange(0, N * per_row + 1, per_row, device=s_cols.device)
-        slice_ = torch.sparse_csr_tensor(step, s_cols.reshape(-1), s_vals.reshape(-1), (N, total))
-    # Blur direction j of every lattice; a lattice with fewer directions maps each vertex to its
-    # zero row (the blur is then the identity there).
-    neighbours = []
-    for j in range(max(lat.dim for lat in lats) + 1):
-        n1s, n2s, base = [], [], 0
-        for lat in lats:
-            M = lat.num_vertices
-            if j <= lat.dim:
-                n1, n2 = lat._neighbours[j]
-            else:
-                n1 = n2 = torch.full((M + 1,), M, device=s_cols.device, dtype=torch.int64)
-            n1s.append(n1 + base)
-            n2s.append(n2 + base)
-            base += M + 1
-        neighbours.append((torch.cat(n1s), torch.cat(n2s)))
-    return _Fused(splat, slice_, neighbours)
 
 
 class DenseCRF:
@@ -220,21 +167,12 @@ class DenseCRF:
     def __init__(self, unary: Tensor, image, *, sxy_gaussian=3.0, compat_gaussian: float = 3.0,
                  sxy_bilateral=80.0, srgb=13.0, compat_bilateral: float = 10.0,
                  method: str = "lattice", dtype: torch.dtype = torch.float32):
-        if not isinstance(unary, Tensor):
-            raise TypeError(f"unary must be a torch.Tensor, got {type(unary).__name__}")
-        if unary.ndim != 3 or min(unary.shape) < 1:
-            raise ValueError(f"unary must have shape (C, H, W), got {tuple(unary.shape)}")
-        if not unary.is_floating_point():
-            raise TypeError(f"unary must be floating point, got dtype {unary.dtype}")
-        if not bool(torch.isfinite(unary).all()):
-            raise ValueError("unary must be finite (use -log(max(p, eps))), got NaN or inf")
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        unary = float_tensor(unary, "unary", ndim=3, layout="(C, H, W)", non_empty=True)
+        method = check_choice(method, "method", _METHODS)
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        for name, w in (("compat_gaussian", compat_gaussian), ("compat_bilateral", compat_bilateral)):
-            if not isinstance(w, numbers.Real) or not np.isfinite(w):
-                raise TypeError(f"{name} must be a finite number (Potts weight), got {w!r}")
+        compat_gaussian = check_real(compat_gaussian, "compat_gaussian")
+        compat_bilateral = check_real(compat_bilateral, "compat_bilateral")
         C, H, W = unary.shape
         if method == "exact" and H * W > _EXACT_MAX_PIXELS:
             raise ValueError(f"method='exact' is O(N^2): at most {_EXACT_MAX_PIXELS} pixels, "
@@ -246,17 +184,23 @@ class DenseCRF:
         self.kernels = []
         if compat_gaussian != 0:
             f = dense_crf_features(H, W, sxy=sxy_gaussian, device=unary.device, dtype=dtype)
-            self.kernels.append(_Kernel(f, float(compat_gaussian), method, dtype))
+            self.kernels.append(_Kernel(f"smoothness kernel (sxy_gaussian={sxy_gaussian!r})", f,
+                                        compat_gaussian, method, dtype))
         if compat_bilateral != 0:
             f = dense_crf_features(H, W, sxy=sxy_bilateral, image=image, srgb=srgb, dtype=dtype)
-            self.kernels.append(_Kernel(f, float(compat_bilateral), method, dtype))
-
-        self._fused = _fuse(self.kernels) if method == "lattice" and self.kernels else None
+            self.kernels.append(_Kernel(f"appearance kernel (sxy_bilateral={sxy_bilateral!r}, "
+                                        f"srgb={srgb!r})", f, compat_bilateral, method, dtype))
+        self._fused = None
+        if method == "lattice" and self.kernels:
+            # one operator: sum_k w_k n_k * Slice_k Blur_k Splat_k (n_k * Q)
+            self._fused = PermutohedralSum(
+                [k.lattice for k in self.kernels], pre=[k.norm[:, 0] for k in self.kernels],
+                post=[k.weight * k.norm[:, 0] for k in self.kernels], dtype=dtype)
 
     def message(self, Q: Tensor) -> Tensor:
         """Pairwise term of the update, ``sum_k w_k K~_k Q`` for Q (Tensor[N, C])."""
         if self._fused is not None:
-            return self._fused(Q)
+            return self._fused.filter(Q)
         out = torch.zeros_like(Q)
         for k in self.kernels:
             out += k.weight * k(Q)
@@ -268,10 +212,9 @@ class DenseCRF:
 
     def inference(self, iterations: int = 5) -> Tensor:
         """Run mean field from ``softmax(-unary)``; returns Q (Tensor[C, H, W])."""
-        if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
-            raise ValueError(f"iterations must be an integer >= 0, got {iterations!r}")
+        iterations = check_int(iterations, "iterations", low=0)
         Q = torch.softmax(-self.unary, dim=1)
-        for _ in range(int(iterations)):
+        for _ in range(iterations):
             Q = self.step(Q)
         C, H, W = self.shape
         return Q.T.reshape(C, H, W)
@@ -283,7 +226,10 @@ class DenseCRF:
         sum counts each pair twice and includes ``i = j``).
         """
         C, H, W = self.shape
-        q = Q.reshape(C, H * W).T.to(self.dtype)
+        Q = float_tensor(Q, "Q", ndim=3, layout=f"(C, H, W) = {self.shape}")
+        if tuple(Q.shape) != self.shape:
+            raise ValueError(f"Q must have shape (C, H, W) = {self.shape}, got {tuple(Q.shape)}")
+        q = Q.to(self.unary.device).reshape(C, H * W).T.to(self.dtype)
         ent = (q * torch.log(q.clamp_min(1e-20))).sum()
         return float(ent + (self.unary * q).sum() - (q * self.message(q)).sum())
 
@@ -356,8 +302,8 @@ def dense_crf(unary_or_probs: Tensor, image, *, sxy_gaussian=3.0, compat_gaussia
     P. Krähenbühl, V. Koltun, "Efficient Inference in Fully Connected CRFs with
     Gaussian Edge Potentials", NIPS 2011. arXiv:1210.5644
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
-        raise ValueError(f"iterations must be an integer >= 0, got {iterations!r}")
+    iterations = check_int(iterations, "iterations", low=0)
+    probabilities = check_bool(probabilities, "probabilities")
     unary = unary_from_probabilities(unary_or_probs) if probabilities else unary_or_probs
     crf = DenseCRF(unary, image, sxy_gaussian=sxy_gaussian, compat_gaussian=compat_gaussian,
                    sxy_bilateral=sxy_bilateral, srgb=srgb, compat_bilateral=compat_bilateral,

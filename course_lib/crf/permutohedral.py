@@ -23,9 +23,14 @@ The construction follows Krähenbühl's ``permutohedral.cpp`` (shipped with
 pydensecrf) step by step, including its feature scale
 ``sqrt(2/3) (d + 1)`` and its final constant ``alpha = 1 / (1 + 2^-d)``, so
 that dense CRF results match pydensecrf. The hash table of the C++ code is
-replaced by ``torch.unique`` on integer-encoded vertex keys, and the neighbour
-look-up by ``torch.searchsorted``; everything runs on the device of the
-features (CPU or CUDA).
+replaced by sorting integer-encoded keys, and the neighbour look-up by
+``torch.searchsorted``; everything runs on the device of the features (CPU or
+CUDA). Sorting is what costs, so it is done on as few keys as possible: points
+are first grouped by their *simplex* (one key per point: the remainder-0 corner
+and the ordering of the coordinates), and only the ``d + 1`` corners of each
+distinct simplex, far fewer than ``N (d + 1)``, are sorted into vertices. The
+splat matrix (vertices x points) is then laid out from the simplex groups
+without sorting the ``N (d + 1)`` point-vertex pairs.
 
 References
 ----------
@@ -37,22 +42,95 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["Permutohedral", "permutohedral_filter", "gaussian_filter_exact"]
+from .._checks import as_tensor, check_bool, check_int, float_tensor
+
+__all__ = ["Permutohedral", "PermutohedralSum", "permutohedral_filter", "gaussian_filter_exact"]
+
+#: Largest |elevated coordinate|: pydensecrf keeps lattice keys in 16-bit integers, and float32
+#: coordinates beyond it lose the precision the barycentric weights need.
+_MAX_COORDINATE = 2**15
+#: Largest squared distance from the centroid in exact filtering (float64 keeps distances of
+#: nearby points to about 1e-4 there).
+_MAX_EXACT_SQUARED = 1e12
+#: Vertex keys are packed into one int64 (mixed radix); at most this many bits.
+_MAX_CODE_BITS = 62
 
 
-def _check_features(features) -> None:
-    if not isinstance(features, Tensor):
-        raise TypeError(f"features must be a torch.Tensor, got {type(features).__name__}")
-    if features.ndim != 2 or features.shape[0] < 1 or features.shape[1] < 1:
-        raise ValueError(f"features must have shape (N, d) with N, d >= 1, got {tuple(features.shape)}")
-    if not features.is_floating_point():
-        raise TypeError(f"features must be a floating point tensor, got dtype {features.dtype}")
-    if not bool(torch.isfinite(features).all()):
-        raise ValueError("features must be finite, got NaN or infinite values")
+def _check_features(features) -> Tensor:
+    f = float_tensor(features, "features", ndim=2, layout="(N, d) with N, d >= 1")
+    if f.shape[0] < 1 or f.shape[1] < 1:
+        raise ValueError(f"features must have shape (N, d) with N, d >= 1, got shape "
+                         f"{tuple(f.shape)}")
+    return f
+
+
+def _mixed_radix(lo: Tensor, hi: Tensor, what: str, extra_bits: float = 0.0) -> list[int]:
+    """Multipliers packing integer coordinates in [lo, hi] into one int64, or a clear error."""
+    radix = (hi - lo + 1).tolist()
+    bits = sum(math.log2(r) for r in radix) + extra_bits
+    if bits > _MAX_CODE_BITS:
+        raise ValueError(
+            f"the lattice cannot index these features: {what} of {len(radix)} coordinates "
+            f"spanning {radix} lattice steps need {bits:.0f} bits, more than the "
+            f"{_MAX_CODE_BITS} of an int64 key; use fewer feature dimensions (the count "
+            f"matters most: the key grows with the spread to the power d) or a smaller spread "
+            f"(larger standard deviations)")
+    mult = [1] * len(radix)
+    for k in range(len(radix) - 2, -1, -1):
+        mult[k] = mult[k + 1] * radix[k + 1]
+    return mult
+
+
+def _ranks(diff: Tensor) -> Tensor:
+    """Rank (Tensor[N, D] int64) of each coordinate in descending order, ties: lower index first.
+
+    pydensecrf's double loop over coordinate pairs, one vectorised comparison per pair.
+    """
+    N, D = diff.shape
+    cols = diff.T.contiguous()                                         # (D, N)
+    rank = torch.zeros(D, N, dtype=torch.int64, device=diff.device)
+    for i in range(D - 1):
+        for j in range(i + 1, D):
+            below = cols[i] < cols[j]                                  # i ranks after j
+            rank[i] += below
+            rank[j] += ~below
+    return rank.T
+
+
+def _blur(lat: Tensor, neighbours: Sequence[tuple[Tensor, Tensor]], reverse: bool) -> Tensor:
+    """Convolve lattice values (Tensor[M+1, C]) with [1/2, 1, 1/2] along every direction."""
+    for n1, n2 in (reversed(neighbours) if reverse else neighbours):
+        blurred = lat.index_select(0, n1)
+        blurred += lat.index_select(0, n2)
+        blurred *= 0.5
+        blurred += lat
+        lat = blurred
+    return lat
+
+
+def _csr(crow: Tensor, col: Tensor, val: Tensor, shape: tuple[int, int]) -> Tensor:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                                # "CSR support is in beta"
+        return torch.sparse_csr_tensor(crow, col, val, shape)
+
+
+def _check_values(values, N: int, device) -> Tensor:
+    v = as_tensor(values, "values")
+    if v.ndim != 2 or v.shape[0] != N:
+        raise ValueError(f"values must have shape (N={N}, C), got {tuple(v.shape)}")
+    v = float_tensor(v, "values")
+    if v.device != device:
+        raise ValueError(f"values must be on {device}, got {v.device}")
+    return v
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 class Permutohedral:
@@ -73,11 +151,21 @@ class Permutohedral:
         ``d``.
     num_vertices : int
         ``M``, the number of lattice vertices touched by the points.
+    num_simplices : int
+        The number of distinct simplices that hold points.
     offsets (Tensor[N, d+1], int64)
         Index (into :meth:`vertices`) of the ``d + 1`` corners of each point's simplex.
     barycentric (Tensor[N, d+1], float32)
         The point's barycentric weights on those corners (non-negative, summing to 1);
         ``sum_r barycentric[:, r, None] * vertices()[offsets[:, r]] == elevate(features)``.
+
+    Raises
+    ------
+    TypeError
+        If ``features`` is not a floating-point tensor (or array).
+    ValueError
+        If it is not (N, d) with N, d >= 1, holds NaN or infinity, or spans a range the
+        lattice cannot index (the message says which limit and what to change).
 
     Notes
     -----
@@ -96,106 +184,126 @@ class Permutohedral:
     """
 
     def __init__(self, features: Tensor):
-        _check_features(features)
-        N, d = features.shape
+        f = _check_features(features).detach().to(torch.float32)
+        N, d = f.shape
+        D = d + 1
         self.num_points, self.dim = N, d
-        self.device = features.device
-        f = features.detach().to(torch.float32)
-        dev = f.device
+        self.device = dev = f.device
 
-        elevated = self.elevate(f)                                       # (N, d+1)
+        elevated = self.elevate(f)                                       # (N, D)
+        peak = float(elevated.abs().max())
+        if peak >= _MAX_COORDINATE:
+            raise ValueError(
+                f"features span too large a range for the lattice: their elevated coordinates "
+                f"reach {peak:.3g}, and float32 lattice keys must stay below {_MAX_COORDINATE} "
+                f"(about {_MAX_COORDINATE / (math.sqrt(2 / 3) * D):.0f} standard deviations); "
+                f"divide the features by larger standard deviations")
 
-        # Closest remainder-0 point: each coordinate rounded to a multiple of d+1 (ties down).
-        v = elevated / (d + 1)
-        up = torch.ceil(v) * (d + 1)
-        down = torch.floor(v) * (d + 1)
-        rem0 = torch.where(up - elevated < elevated - down, up, down)    # (N, d+1)
-        coord_sum = (rem0 / (d + 1)).sum(1).round().to(torch.int64)       # (N,)
+        # Closest remainder-0 point: each coordinate rounded to a multiple of D (ties down).
+        v = elevated / D
+        up = torch.ceil(v).mul_(D)
+        down = torch.floor(v).mul_(D)
+        rem0 = torch.where(up - elevated < elevated - down, up, down)    # (N, D)
+        coord_sum = (rem0 / D).sum(1).round().to(torch.int64)             # (N,)
 
-        # Rank of every coordinate of the residual in descending order (ties: lower index first).
-        diff = elevated - rem0
-        a, b = diff[:, :, None], diff[:, None, :]                        # (N, d+1, 1), (N, 1, d+1)
-        lower = torch.ones(d + 1, d + 1, dtype=torch.bool, device=dev).tril(-1)  # [i, j] = j < i
-        rank = ((b > a) | ((b == a) & lower)).sum(2)                      # (N, d+1)
-        rank = rank + coord_sum[:, None]
-        # Bring the point back onto the plane when the rounded coordinates do not sum to 0.
-        neg, big = rank < 0, rank > d
-        rank = torch.where(neg, rank + (d + 1), torch.where(big, rank - (d + 1), rank))
-        rem0 = torch.where(neg, rem0 + (d + 1), torch.where(big, rem0 - (d + 1), rem0))
+        # Rank of every coordinate of the residual; bring the point back onto the plane when
+        # the rounded coordinates do not sum to 0 (ranks out of 0..d wrap around).
+        rank = _ranks(elevated - rem0) + coord_sum[:, None]
+        wrap = (rank < 0).to(torch.int64) - (rank > d).to(torch.int64)  # +1 / -1 / 0
+        rank += D * wrap
+        rem0 += D * wrap.to(rem0.dtype)
 
         # Barycentric coordinates (p. 10).
-        w = (elevated - rem0) / (d + 1)                                  # (N, d+1)
-        bary = torch.zeros(N, d + 2, device=dev, dtype=torch.float32)
+        w = (elevated - rem0) / D                                        # (N, D)
+        bary = torch.zeros(N, D + 1, device=dev, dtype=torch.float32)
         bary.scatter_add_(1, d - rank, w)
         bary.scatter_add_(1, d - rank + 1, -w)
-        bary[:, 0] += 1.0 + bary[:, d + 1]
-        bary = bary[:, : d + 1].contiguous()                             # (N, d+1)
+        bary[:, 0] += 1.0 + bary[:, D]
+        bary = bary[:, :D].contiguous()                                  # (N, D)
 
-        # The d+1 vertices of the enclosing simplex are key_r = rem0 + canonical[r, rank] with
-        # canonical[r, k] = r - (d+1) [k > d - r] (only the first d coordinates: the last one is
-        # implied by sum = 0). Each key is encoded as one int64 in mixed radix,
-        # code = sum_i (key_i - kmin_i) * mult_i, computed without materialising the keys.
-        rem0_i = rem0.round().to(torch.int64)                            # (N, d+1)
-        lo = rem0_i[:, :d].amin(0) - 2 * (d + 1)                         # room for canonical offsets
-        hi = rem0_i[:, :d].amax(0) + 2 * (d + 1)                         # and blur neighbours
-        radix = (hi - lo + 1).tolist()
-        if math.prod(radix) >= 2**62:
-            raise ValueError("features span too large a range for the lattice "
-                             f"(key ranges {radix}); divide them by larger standard deviations")
-        mult = [1] * d
-        for k in range(d - 2, -1, -1):
-            mult[k] = mult[k + 1] * radix[k + 1]
-        mult_t = torch.tensor(mult + [0], device=dev, dtype=torch.int64)  # (d+1,) last coord: 0
-        base = ((rem0_i[:, :d] - lo) * mult_t[:d]).sum(1)                 # (N,)
-        by_rank = torch.zeros(N, d + 1, device=dev, dtype=torch.int64).scatter_(
-            1, rank, mult_t.expand(N, d + 1))                             # mult of the coord ranked k
+        # 1. Group the points by simplex: key = (remainder-0 corner, coordinate order). The
+        # last coordinate of the corner is implied (the coordinates sum to 0).
+        quot = (rem0[:, :d] / D).round().to(torch.int64)                 # (N, d)
+        q_lo = quot.amin(0)
+        q_mult = _mixed_radix(q_lo, quot.amax(0), "simplex keys", D * math.log2(D))
+        rank_mult = D ** torch.arange(D, device=dev, dtype=torch.int64)
+        skey = ((quot - q_lo) * torch.tensor(q_mult, device=dev)).sum(1) * D**D + \
+            (rank * rank_mult).sum(1)                                    # (N,)
+        sorted_keys, perm = torch.sort(skey, stable=True)               # points by simplex
+        first = torch.ones(N, dtype=torch.bool, device=dev)
+        first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+        starts = first.nonzero().squeeze(1)                              # (S,) first point
+        S = starts.numel()
+        counts = torch.diff(starts, append=starts.new_tensor([N]))      # (S,) points each
+        simplex = torch.empty_like(perm).scatter_(0, perm, first.cumsum(0) - 1)  # (N,)
+        rep = perm[starts]                                               # (S,) one point each
+
+        # 2. The D corners of every simplex: key_r = rem0 + canonical[r, rank] with
+        # canonical[r, k] = r - D [k > d - r], each encoded as one int64 in mixed radix,
+        # code = sum_i (key_i - lo_i) * mult_i, computed without materialising the keys.
+        rem0_i = rem0[rep].round().to(torch.int64)                       # (S, D)
+        rank_s = rank[rep]                                               # (S, D)
+        lo = quot.amin(0) * D - 2 * D                                    # room for corners
+        hi = quot.amax(0) * D + 2 * D                                    # and blur neighbours
+        mult = _mixed_radix(lo, hi, "vertex keys")
+        self._lo, self._radix = lo, (hi - lo + 1).tolist()
+        self._mult = torch.tensor(mult, device=dev, dtype=torch.int64)
+        mult_t = torch.cat([self._mult, self._mult.new_zeros(1)])        # (D,) last coord: 0
+        base = ((rem0_i[:, :d] - lo) * self._mult).sum(1)                # (S,)
+        by_rank = torch.zeros(S, D, device=dev, dtype=torch.int64).scatter_(
+            1, rank_s, mult_t.expand(S, D))                              # mult of the coord ranked k
         # above[:, r] = sum of mult over coords with rank > d - r (suffix sums over ranks)
         rev = by_rank.flip(1).cumsum(1)                                  # rev[:, m] = sum_{k >= d-m}
-        above = torch.cat([by_rank.new_zeros(N, 1), rev[:, :d]], 1)      # r=0: none; r: k >= d-r+1
-        r = torch.arange(d + 1, device=dev, dtype=torch.int64)
+        above = torch.cat([by_rank.new_zeros(S, 1), rev[:, :d]], 1)      # r=0: none; r: k >= d-r+1
+        r = torch.arange(D, device=dev, dtype=torch.int64)
         total = sum(mult)
-        codes = base[:, None] + r * total - (d + 1) * above              # (N, d+1)
-
-        # Hash = one stable sort: vertices in sorted order, points sorted within each vertex.
-        flat = codes.reshape(-1)
-        sorted_codes, perm = torch.sort(flat, stable=True)
-        new = torch.ones_like(sorted_codes, dtype=torch.bool)
-        new[1:] = sorted_codes[1:] != sorted_codes[:-1]
-        uniq = sorted_codes[new]                                         # (M,)
-        self._codes, self._lo, self._radix = uniq, lo, radix
-        self._mult = torch.tensor(mult, device=dev, dtype=torch.int64)
-        M = uniq.numel()
-        self.num_vertices = M
-        vertex_sorted = new.cumsum(0) - 1                                # vertex of each sorted entry
-        offsets = torch.empty_like(flat).scatter_(0, perm, vertex_sorted).reshape(N, d + 1)
+        codes = base[:, None] + r * total - D * above                    # (S, D)
+        uniq, corner = torch.unique(codes.reshape(-1), return_inverse=True)
+        corner = corner.reshape(S, D)                                    # vertex of each corner
+        self._codes = uniq                                               # (M,) sorted
+        self.num_vertices = M = uniq.numel()
+        self.num_simplices = S
+        self.offsets = corner[simplex]                                   # (N, D) vertex indices
+        self.barycentric = bary                                          # (N, D) weights
 
         # Blur neighbours along direction j: key - 1 everywhere except key_j + d (n1), and
         # key + 1 except key_j - d (n2); for j = d only the implied coordinate moves.
         # Missing vertices point at the extra zero row M.
-        neighbours = []
-        for j in range(d + 1):
-            shift = (d + 1) * mult[j] if j < d else 0
-            n1 = self._lookup(uniq, uniq - total + shift)
-            n2 = self._lookup(uniq, uniq + total - shift)
-            neighbours.append((n1, n2))
-        self._neighbours = neighbours
+        self._neighbours = []
+        for j in range(D):
+            shift = D * mult[j] if j < d else 0
+            self._neighbours.append((self._lookup(uniq, uniq - total + shift),
+                                     self._lookup(uniq, uniq + total - shift)))
 
-        # Splat (M+1 x N) and slice (N x M+1) as sparse CSR matrices built once; row/column M
-        # is the always-zero target of missing blur neighbours.
+        # 3. Splat (M+1 x N): row v lists the points of every simplex with a corner at v. The
+        # (simplex, corner) pairs are sorted by vertex (S*D keys, not N*D), and each pair
+        # expands to its simplex's run of points in `perm`. Row/column M is the always-zero
+        # target of missing blur neighbours.
+        pair_vertex, pair = torch.sort(corner.reshape(-1), stable=True)  # (S*D,)
+        pair_simplex, pair_corner = pair // D, pair % D
+        run = counts[pair_simplex]                                       # (S*D,) points per pair
+        row_nnz = torch.zeros(M + 1, dtype=torch.int64, device=dev).index_add_(0, pair_vertex, run)
+        crow = torch.cat([row_nnz.new_zeros(1), row_nnz.cumsum(0)])
+        shift = starts[pair_simplex] - (run.cumsum(0) - run)            # run start - nnz before
+        pos = torch.repeat_interleave(shift, run) + torch.arange(N * D, device=dev)
+        point = perm[pos]                                                # (N*D,) column indices
+        weight = bary.reshape(-1)[point * D + torch.repeat_interleave(pair_corner, run)]
+        self._splat = {torch.float32: _csr(crow, point, weight, (M + 1, N))}
+        # Slice (N x M+1): row i reads the D corners of its simplex (columns sorted per row).
         alpha = 1.0 / (1.0 + 2.0 ** (-d))
-        counts = torch.bincount(vertex_sorted, minlength=M + 1)
-        crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-        splat_vals = bary.reshape(-1)[perm]
-        offsets_s, order = offsets.sort(1)                               # sorted columns per row
-        bary_s = bary.gather(1, order)
-        step = torch.arange(0, N * (d + 1) + 1, d + 1, device=dev)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")                              # "CSR support is in beta"
-            self._splat = torch.sparse_csr_tensor(crow, perm // (d + 1), splat_vals, (M + 1, N))
-            self._slice = torch.sparse_csr_tensor(step, offsets_s.reshape(-1),
-                                                  bary_s.reshape(-1) * alpha, (N, M + 1))
-        self.offsets = offsets                                           # (N, d+1) vertex indices
-        self.barycentric = bary                                          # (N, d+1) weights
+        sorted_corner, order = corner.sort(1)                            # (S, D)
+        step = torch.arange(0, N * D + 1, D, device=dev)
+        self._slice = {torch.float32: _csr(step, sorted_corner[simplex].reshape(-1),
+                                           bary.gather(1, order[simplex]).reshape(-1) * alpha,
+                                           (N, M + 1))}
+
+    def _operators(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Splat and slice matrices in ``dtype`` (float32 or float64; converted once)."""
+        dtype = _compute_dtype(dtype)
+        if dtype not in self._splat:
+            self._splat[dtype] = self._splat[torch.float32].to(dtype)
+            self._slice[dtype] = self._slice[torch.float32].to(dtype)
+        return self._splat[dtype], self._slice[dtype]
 
     @staticmethod
     def elevate(features: Tensor) -> Tensor:
@@ -238,7 +346,8 @@ class Permutohedral:
         Parameters
         ----------
         values (Tensor[N, C])
-            One row of values per point.
+            One row of values per point, floating point, finite. float64 values are filtered
+            in float64, everything else in float32 (the barycentric weights are float32).
         reverse : bool
             Blur the directions in reverse order (the transpose filter).
 
@@ -247,29 +356,102 @@ class Permutohedral:
         Tensor[N, C]
             The filtered values, in ``values.dtype``.
         """
-        if not isinstance(values, Tensor):
-            raise TypeError(f"values must be a torch.Tensor, got {type(values).__name__}")
-        if values.ndim != 2 or values.shape[0] != self.num_points:
-            raise ValueError(f"values must have shape (N={self.num_points}, C), "
-                             f"got {tuple(values.shape)}")
-        if values.device != self.device:
-            raise ValueError(f"values must be on {self.device}, got {values.device}")
-        dtype = values.dtype
-        x = values.to(torch.float32).contiguous()
-        lat = self._splat @ x                                            # (M+1, C); row M is 0
-        order = range(self.dim, -1, -1) if reverse else range(self.dim + 1)
-        for j in order:
-            n1, n2 = self._neighbours[j]
-            blurred = lat.index_select(0, n1)
-            blurred += lat.index_select(0, n2)
-            blurred *= 0.5
-            blurred += lat
-            lat = blurred
-        return (self._slice @ lat).to(dtype)                            # (N, C)
+        x = _check_values(values, self.num_points, self.device)
+        reverse = check_bool(reverse, "reverse")
+        splat, slice_ = self._operators(x.dtype)
+        lat = splat @ x.to(splat.dtype).contiguous()                     # (M+1, C); row M is 0
+        return (slice_ @ _blur(lat, self._neighbours, reverse)).to(x.dtype)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(num_points={self.num_points}, dim={self.dim}, "
                 f"num_vertices={self.num_vertices}, device={self.device})")
+
+
+class PermutohedralSum:
+    """Several lattices over the same points, filtered as one linear operator.
+
+    ``out = sum_k post_k * Slice_k Blur_k Splat_k (pre_k * values)``: the per-point scales
+    ``pre_k`` and ``post_k`` are folded into the sparse splat and slice matrices, and the
+    lattices are stacked, so that one splat, one blur pass and one slice serve every
+    lattice (the dense CRF's two kernels, with their normalisations and weights).
+
+    Parameters
+    ----------
+    lattices : sequence of Permutohedral
+        Lattices built over the same ``N`` points (any feature dimensions), on one device.
+    pre, post : sequence of Tensor[N], optional
+        Per-point scales before the splat and after the slice of each lattice (default 1).
+    dtype : torch.dtype
+        float32 (default) or float64: the precision of the filtering.
+    """
+
+    def __init__(self, lattices: Sequence[Permutohedral], pre: Sequence[Tensor] | None = None,
+                 post: Sequence[Tensor] | None = None, *, dtype: torch.dtype = torch.float32):
+        lattices = list(lattices)
+        if not lattices or not all(isinstance(lat, Permutohedral) for lat in lattices):
+            raise TypeError("lattices must be a non-empty sequence of Permutohedral")
+        N, dev = lattices[0].num_points, lattices[0].device
+        if any(lat.num_points != N or lat.device != dev for lat in lattices):
+            raise ValueError("lattices must be built over the same points (same N and device)")
+        self.num_points, self.device, self.dtype = N, dev, _compute_dtype(dtype)
+
+        def scales(given, name):
+            if given is None:
+                return [None] * len(lattices)
+            given = list(given)
+            if len(given) != len(lattices):
+                raise ValueError(f"{name} must have one entry per lattice ({len(lattices)}), "
+                                 f"got {len(given)}")
+            return [None if g is None else _check_values(g.reshape(-1, 1), N, dev)[:, 0]
+                    for g in given]
+
+        pre, post = scales(pre, "pre"), scales(post, "post")
+        crows, cols, vals, s_cols, s_vals = [], [], [], [], []
+        row_base = nnz_base = 0
+        for lat, a, b in zip(lattices, pre, post):
+            sp, sl = lat._operators(self.dtype)
+            crows.append(sp.crow_indices()[(1 if crows else 0):] + nnz_base)
+            cols.append(sp.col_indices())
+            vals.append(sp.values() if a is None else sp.values() * a.to(self.dtype)[sp.col_indices()])
+            D = lat.dim + 1
+            s_cols.append(sl.col_indices().reshape(N, D) + row_base)
+            s_vals.append(sl.values().reshape(N, D) if b is None else
+                          sl.values().reshape(N, D) * b.to(self.dtype)[:, None])
+            row_base += lat.num_vertices + 1
+            nnz_base += sp.values().numel()
+        s_cols, s_vals = torch.cat(s_cols, 1), torch.cat(s_vals, 1)     # (N, sum D_k)
+        per_row = s_cols.shape[1]
+        self._splat = _csr(torch.cat(crows), torch.cat(cols), torch.cat(vals), (row_base, N))
+        step = torch.arange(0, N * per_row + 1, per_row, device=dev)
+        self._slice = _csr(step, s_cols.reshape(-1), s_vals.reshape(-1), (N, row_base))
+        # Blur direction j of every lattice; a lattice with fewer directions maps each vertex
+        # to its zero row (the blur is then the identity there).
+        self._neighbours = []
+        for j in range(max(lat.dim for lat in lattices) + 1):
+            n1s, n2s, base = [], [], 0
+            for lat in lattices:
+                M = lat.num_vertices
+                if j <= lat.dim:
+                    n1, n2 = lat._neighbours[j]
+                else:
+                    n1 = n2 = torch.full((M + 1,), M, device=dev, dtype=torch.int64)
+                n1s.append(n1 + base)
+                n2s.append(n2 + base)
+                base += M + 1
+            self._neighbours.append((torch.cat(n1s), torch.cat(n2s)))
+
+    def filter(self, values: Tensor, *, reverse: bool = False) -> Tensor:
+        """Apply the summed operator to ``values`` (Tensor[N, C]); returns Tensor[N, C]."""
+        x = _check_values(values, self.num_points, self.device)
+        return self._apply(x, check_bool(reverse, "reverse"))
+
+    def _apply(self, x: Tensor, reverse: bool = False) -> Tensor:
+        lat = self._splat @ x.to(self.dtype).contiguous()               # (sum M_k + K, C)
+        return (self._slice @ _blur(lat, self._neighbours, reverse)).to(x.dtype)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(num_points={self.num_points}, "
+                f"lattices={len(self._neighbours)}, dtype={self.dtype})")
 
 
 def permutohedral_filter(features: Tensor, values: Tensor) -> Tensor:
@@ -298,17 +480,21 @@ def gaussian_filter_exact(features: Tensor, values: Tensor, *, chunk: int = 2048
     Tensor[N, C]
         Includes the self term ``j = i`` (weight 1).
     """
-    _check_features(features)
-    if not isinstance(values, Tensor) or values.ndim != 2 or values.shape[0] != features.shape[0]:
-        got = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
-        raise ValueError(f"values must have shape (N={features.shape[0]}, C), got {got}")
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
-    f = features.to(values.dtype)
+    features = _check_features(features)
+    values = _check_values(values, features.shape[0], features.device)
+    chunk = check_int(chunk, "chunk", low=1)
+    # Distances in float64 about the centroid: |f_i|^2 + |f_j|^2 - 2 f_i.f_j cancels, and
+    # float32 would lose the self term (distance 0) of points far from the origin.
+    f = features.to(torch.float64)
+    f = f - f.mean(0)
     sq = (f * f).sum(1)
+    if float(sq.max()) > _MAX_EXACT_SQUARED:
+        raise ValueError(f"features spread too far for exact filtering: |f - mean|^2 reaches "
+                         f"{float(sq.max()):.3g}, at most {_MAX_EXACT_SQUARED:.0e} keeps the "
+                         f"distances exact in float64; divide them by larger standard deviations")
     out = values.new_empty(values.shape)
     for start in range(0, f.shape[0], chunk):
         fi = f[start:start + chunk]
         d2 = (sq[start:start + chunk, None] + sq[None, :] - 2 * fi @ f.T).clamp_min_(0)
-        out[start:start + chunk] = torch.exp(-0.5 * d2) @ values
+        out[start:start + chunk] = torch.exp(-0.5 * d2).to(values.dtype) @ values
     return out
