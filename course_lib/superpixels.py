@@ -19,6 +19,22 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
+
+from ._boundary import label_boundaries
+from ._checks import (
+    as_tensor,
+    check_bool,
+    check_choice,
+    check_ignore_index,
+    check_int,
+    check_positive,
+    check_real,
+    float_tensor,
+    label_tensor,
+    rgb_image,
+    valid_mask,
+)
 
 __all__ = [
     "rgb_to_lab",
@@ -41,39 +57,19 @@ _XYZ_FROM_RGB = (
 _D65 = (0.95047, 1.0, 1.08883)
 
 
-def _as_tensor(x, name: str) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        return x
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(x))
-    raise TypeError(f"{name} must be a numpy array or a torch Tensor, got {type(x).__name__}")
-
-
-def _check_rgb(image, name: str = "image") -> torch.Tensor:
-    """Return ``image`` as a float tensor (H, W, 3) in [0, 1] (uint8 is divided by 255)."""
-    t = _as_tensor(image, name)
-    if t.ndim != 3 or t.shape[-1] != 3:
-        raise ValueError(f"{name} must be an RGB image of shape (H, W, 3), got shape {tuple(t.shape)}")
-    if t.shape[0] < 1 or t.shape[1] < 1:
-        raise ValueError(f"{name} must be non-empty, got shape {tuple(t.shape)}")
-    if t.dtype == torch.uint8:
-        return t.float() / 255.0
-    if not t.is_floating_point():
-        raise TypeError(f"{name} must be uint8 or floating point, got dtype {t.dtype}")
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return t
-
-
-def _check_segments(segments, name: str = "segments") -> torch.Tensor:
-    t = _as_tensor(segments, name)
-    if t.ndim != 2:
-        raise ValueError(f"{name} must be a label map of shape (H, W), got shape {tuple(t.shape)}")
-    if t.dtype.is_floating_point or t.dtype == torch.bool:
-        raise TypeError(f"{name} must have an integer dtype, got {t.dtype}")
+def _check_segments(segments, name: str = "segments") -> Tensor:
+    t = label_tensor(segments, name, ndim=2, layout="(H, W)")
     if t.numel() and int(t.min()) < 0:
         raise ValueError(f"{name} must be non-negative, got minimum {int(t.min())}")
     return t.long()
+
+
+def _check_pair(segments, gt_label) -> tuple[Tensor, Tensor]:
+    seg = _check_segments(segments)
+    gt = label_tensor(gt_label, "gt_label", ndim=2, layout="(H, W)").to(seg.device)
+    if gt.shape != seg.shape:
+        raise ValueError(f"segments {tuple(seg.shape)} and gt_label {tuple(gt.shape)} must match")
+    return seg, gt
 
 
 def rgb_to_lab(image) -> torch.Tensor:
@@ -90,7 +86,7 @@ def rgb_to_lab(image) -> torch.Tensor:
         float, ``L`` in [0, 100], ``a`` and ``b`` roughly in [-128, 127], on the
         device of ``image``.
     """
-    rgb = _check_rgb(image)
+    rgb = rgb_image(image)
     # undo the sRGB gamma: linear light
     lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
     m = torch.tensor(_XYZ_FROM_RGB, dtype=rgb.dtype, device=rgb.device)
@@ -189,15 +185,14 @@ def slic(
     >>> seg.shape, seg.dtype
     (torch.Size([512, 512]), torch.int64)
     """
-    img = _check_rgb(image)
-    if isinstance(n_segments, bool) or not isinstance(n_segments, (int, np.integer)) or n_segments < 1:
-        raise ValueError(f"n_segments must be an integer >= 1, got {n_segments!r}")
-    if not compactness > 0:
-        raise ValueError(f"compactness must be > 0, got {compactness!r}")
-    if int(max_num_iter) < 1:
-        raise ValueError(f"max_num_iter must be >= 1, got {max_num_iter!r}")
-    if start_label not in (0, 1):
-        raise ValueError(f"start_label must be 0 or 1, got {start_label!r}")
+    img = rgb_image(image)
+    n_segments = check_int(n_segments, "n_segments", low=1)
+    compactness = check_positive(compactness, "compactness")
+    max_num_iter = check_int(max_num_iter, "max_num_iter", low=1)
+    start_label = check_choice(check_int(start_label, "start_label"), "start_label", (0, 1))
+    enforce_connectivity = check_bool(enforce_connectivity, "enforce_connectivity")
+    min_size_factor = check_real(min_size_factor, "min_size_factor", low=0)
+    convert2lab = check_bool(convert2lab, "convert2lab")
     dev = img.device
     H, W, _ = img.shape
     img = img.float()
@@ -247,7 +242,7 @@ def slic(
     centres[:, 1] = sx_pos.repeat(ny) / S
 
     assign = None
-    for _ in range(int(max_num_iter)):
+    for _ in range(max_num_iter):
         # argmin_k |f - c_k|^2 = argmin_k (-2 f.c_k + |c_k|^2): one batched matmul
         c = centres[cand_c]  # (Kb, 9, 5)
         c_aug = torch.cat([-2.0 * c, (c * c).sum(-1, keepdim=True)], -1)  # (Kb, 9, 6)
@@ -359,10 +354,11 @@ def felzenszwalb(image, scale: float = 100.0, sigma: float = 0.8, min_size: int 
     """
     from skimage.segmentation import felzenszwalb as _fz
 
-    img = _check_rgb(image)
-    if scale <= 0:
-        raise ValueError(f"scale must be > 0, got {scale!r}")
-    seg = _fz(img.detach().cpu().double().numpy(), scale=scale, sigma=sigma, min_size=int(min_size))
+    img = rgb_image(image)
+    scale = check_positive(scale, "scale")
+    sigma = check_real(sigma, "sigma", low=0)
+    min_size = check_int(min_size, "min_size", low=0)
+    seg = _fz(img.detach().cpu().double().numpy(), scale=scale, sigma=sigma, min_size=min_size)
     return torch.from_numpy(seg.astype(np.int64)).to(img.device)
 
 
@@ -383,7 +379,7 @@ def pool(values, segments, *, reduce: str = "mean") -> torch.Tensor:
         ``pooled[:, k]`` is the mean (sum) of ``values`` over region ``k``; an
         empty id gets 0. Computed with ``index_add_`` on ``values.device``.
     """
-    v = _as_tensor(values, "values")
+    v = as_tensor(values, "values")
     seg = _check_segments(segments)
     if v.ndim != 3:
         raise ValueError(f"values must have shape (C, H, W), got shape {tuple(v.shape)}")
@@ -391,10 +387,10 @@ def pool(values, segments, *, reduce: str = "mean") -> torch.Tensor:
         raise ValueError(
             f"values (C, H, W) = {tuple(v.shape)} and segments {tuple(seg.shape)} must share (H, W)"
         )
-    if reduce not in ("mean", "sum"):
-        raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
-    if not v.is_floating_point():
+    reduce = check_choice(reduce, "reduce", ("mean", "sum"))
+    if v.dtype == torch.bool or not (v.is_floating_point() or v.is_complex()):
         v = v.float()
+    v = float_tensor(v, "values")
     seg = seg.to(v.device).reshape(-1)
     C = v.shape[0]
     K = int(seg.max()) + 1 if seg.numel() else 0
@@ -420,7 +416,7 @@ def paint(values, segments) -> torch.Tensor:
     Tensor[H, W] or Tensor[C, H, W]
         ``out[..., y, x] = values[..., segments[y, x]]``.
     """
-    v = _as_tensor(values, "values")
+    v = as_tensor(values, "values")
     seg = _check_segments(segments)
     if v.ndim not in (1, 2):
         raise ValueError(f"values must have shape (K,) or (C, K), got shape {tuple(v.shape)}")
@@ -431,33 +427,31 @@ def paint(values, segments) -> torch.Tensor:
     return v[..., seg]
 
 
-def find_boundaries(label, *, ignore_index: int | None = 255) -> torch.Tensor:
-    """Pixels with a 4-neighbour of another label (both sides are marked).
+def find_boundaries(label, *, connectivity: int = 4, ignore_index: int | None = 255) -> Tensor:
+    """Pixels with a neighbour of another label (both sides are marked).
 
     Parameters
     ----------
     label : Tensor[H, W] (integer)
+    connectivity : {4, 8}
+        Neighbours compared: the 4 sharing a side (default) or all 8.
     ignore_index : int or None
-        Pairs involving this label are not boundaries.
+        Pairs involving this label are not boundaries (a labelled pixel next to void is not
+        on a boundary).
 
     Returns
     -------
     Tensor[H, W] (bool)
     """
     lab = _check_segments(label, "label")
-    out = torch.zeros_like(lab, dtype=torch.bool)
-    for dy, dx in ((0, 1), (1, 0)):
-        a = lab[: lab.shape[0] - dy, : lab.shape[1] - dx]
-        b = lab[dy:, dx:]
-        diff = a != b
-        if ignore_index is not None:
-            diff &= (a != ignore_index) & (b != ignore_index)
-        out[: lab.shape[0] - dy, : lab.shape[1] - dx] |= diff
-        out[dy:, dx:] |= diff
-    return out
+    connectivity = check_choice(check_int(connectivity, "connectivity"), "connectivity", (4, 8))
+    ignore_index = check_ignore_index(ignore_index)
+    return label_boundaries(lab, connectivity=connectivity, ignore_index=ignore_index,
+                            void="skip")
 
 
-def boundary_recall(segments, gt_label, tolerance: int = 2, *, ignore_index: int = 255) -> float:
+def boundary_recall(segments, gt_label, tolerance: int = 2, *,
+                    ignore_index: int | None = 255) -> float:
     """Fraction of ground-truth boundary pixels with a superpixel boundary nearby.
 
     A ground-truth boundary pixel counts as recalled when a superpixel boundary
@@ -469,25 +463,25 @@ def boundary_recall(segments, gt_label, tolerance: int = 2, *, ignore_index: int
     segments : Tensor[H, W] (integer)
     gt_label : Tensor[H, W] (integer), ``ignore_index`` = void
     tolerance : int, >= 0
+    ignore_index : int or None
+        Void label of ``gt_label`` (None: every label counts).
 
     Returns
     -------
     float in [0, 1] (1.0 when the ground truth has no boundary).
     """
-    seg = _check_segments(segments)
-    gt = _check_segments(gt_label, "gt_label").to(seg.device)
-    if gt.shape != seg.shape:
-        raise ValueError(f"segments {tuple(seg.shape)} and gt_label {tuple(gt.shape)} must match")
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    seg, gt = _check_pair(segments, gt_label)
+    tolerance = check_int(tolerance, "tolerance", low=0)
     gb = find_boundaries(gt, ignore_index=ignore_index)
+    n = int(gb.sum())
+    if n == 0:
+        return 1.0
     sb = find_boundaries(seg, ignore_index=None).float()[None, None]
     near = F.max_pool2d(sb, 2 * tolerance + 1, stride=1, padding=tolerance)[0, 0] > 0
-    n = int(gb.sum())
-    return 1.0 if n == 0 else float((gb & near).sum()) / n
+    return float((gb & near).sum()) / n
 
 
-def undersegmentation_error(segments, gt_label, *, ignore_index: int = 255) -> float:
+def undersegmentation_error(segments, gt_label, *, ignore_index: int | None = 255) -> float:
     """Undersegmentation error of Neubert & Protzel (2012).
 
     .. math:: UE = \\frac{1}{N} \\sum_{G} \\sum_{S \\cap G \\neq \\emptyset}
@@ -501,23 +495,23 @@ def undersegmentation_error(segments, gt_label, *, ignore_index: int = 255) -> f
     ----------
     segments : Tensor[H, W] (integer)
     gt_label : Tensor[H, W] (integer), ``ignore_index`` = void
+    ignore_index : int or None
+        Void label of ``gt_label`` (None: every pixel counts).
 
     Returns
     -------
     float >= 0
     """
-    seg = _check_segments(segments)
-    gt = _check_segments(gt_label, "gt_label").to(seg.device)
-    if gt.shape != seg.shape:
-        raise ValueError(f"segments {tuple(seg.shape)} and gt_label {tuple(gt.shape)} must match")
-    keep = gt != ignore_index
-    s, g = seg[keep], gt[keep]
+    seg, gt = _check_pair(segments, gt_label)
+    keep = valid_mask(gt, check_ignore_index(ignore_index))
+    s, g = (seg.reshape(-1), gt.reshape(-1)) if keep is None else (seg[keep], gt[keep])
     if s.numel() == 0:
         return 0.0
     _, s = torch.unique(s, return_inverse=True)
     _, g = torch.unique(g, return_inverse=True)
-    ns, ng = int(s.max()) + 1, int(g.max()) + 1
-    table = torch.bincount(s * ng + g, minlength=ns * ng).reshape(ns, ng)  # |S n G|
-    size = table.sum(1, keepdim=True)  # |S|
-    err = torch.minimum(table, size - table)[table > 0].sum()
+    ng = int(g.max()) + 1
+    # the non-empty cells |S n G| of the overlap table (a dense table could need ns * ng cells)
+    pair, overlap = torch.unique(s * ng + g, return_counts=True)
+    size = torch.bincount(s)  # |S|
+    err = torch.minimum(overlap, size[pair // ng] - overlap).sum()
     return float(err) / s.numel()

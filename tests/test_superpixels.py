@@ -160,7 +160,7 @@ def test_rejects_bad_compactness():
 
 
 def test_rejects_bad_start_label():
-    with pytest.raises(ValueError, match="start_label must be 0 or 1"):
+    with pytest.raises(ValueError, match=r"start_label must be one of \(0, 1\)"):
         sp.slic(np.zeros((8, 8, 3), np.uint8), start_label=2)
 
 
@@ -175,5 +175,63 @@ def test_rejects_paint_too_few_values():
 
 
 def test_rejects_float_segments():
-    with pytest.raises(TypeError, match="segments must have an integer dtype"):
+    with pytest.raises(TypeError, match="segments must hold integer class labels"):
         sp.pool(torch.zeros(1, 2, 2), torch.zeros(2, 2))
+
+
+# ----------------------------------------------------------------------------- issue 13 findings
+def _two_regions():
+    gt = torch.zeros(8, 8, dtype=torch.long)
+    gt[:, 4:] = 1
+    gt[0, 0] = 255
+    seg = torch.zeros(8, 8, dtype=torch.long)
+    seg[:, 5:] = 1
+    return seg, gt
+
+
+def test_undersegmentation_error_without_ignore_index():
+    seg, gt = _two_regions()
+    # void left out: segment 0 (39 valid px) straddles regions 0 (31 px) and 1 (8 px)
+    assert sp.undersegmentation_error(seg, gt) == pytest.approx((8 + 8) / 63)
+    # void counted as a region of its own (1 px inside segment 0)
+    assert sp.undersegmentation_error(seg, gt, ignore_index=None) == \
+        pytest.approx((1 + 9 + 8) / 64)
+
+
+def test_undersegmentation_error_many_ids_does_not_allocate_a_dense_table():
+    ids = torch.arange(300 * 300).reshape(300, 300)
+    assert sp.undersegmentation_error(ids, ids.flip(1), ignore_index=None) == 0.0
+
+
+def test_boundary_recall_rejects_fractional_tolerance():
+    seg, gt = _two_regions()
+    with pytest.raises(TypeError, match=r"tolerance must be an integer, got float \(1.5\)"):
+        sp.boundary_recall(seg, gt, tolerance=1.5)
+
+
+@pytest.mark.parametrize("kw, error, match", [
+    (dict(max_num_iter=2.9), TypeError, "max_num_iter must be an integer, got float"),
+    (dict(start_label=1.0), TypeError, "start_label must be an integer, got float"),
+    (dict(n_segments=True), TypeError, "n_segments must be an integer, got bool"),
+    (dict(compactness=float("nan")), ValueError, "compactness must be finite"),
+])
+def test_slic_rejects_non_integer_counts(kw, error, match):
+    with pytest.raises(error, match=match):
+        sp.slic(np.zeros((8, 8, 3), np.uint8), **kw)
+
+
+@pytest.mark.parametrize("fn", [sp.rgb_to_lab, sp.felzenszwalb, sp.slic])
+def test_float_images_in_0_255_are_rejected(fn):
+    image = np.full((8, 8, 3), 200.0)
+    with pytest.raises(ValueError, match=r"expected \[0, 1\].*divide a float image in 0..255 by 255"):
+        fn(image)
+
+
+def test_find_boundaries_connectivity_is_the_shared_definition():
+    label = torch.zeros(5, 5, dtype=torch.long)
+    label[2, 2] = 1
+    assert int(sp.find_boundaries(label).sum()) == 5
+    assert int(sp.find_boundaries(label, connectivity=8).sum()) == 9
+    from course_lib import metrics
+    assert torch.equal(sp.find_boundaries(label, connectivity=8, ignore_index=None),
+                       metrics.boundaries(label))
