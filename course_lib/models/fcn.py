@@ -1,0 +1,151 @@
+"""Fully convolutional networks: FCN-32s, FCN-16s and FCN-8s (Long, Shelhamer & Darrell).
+
+One class, :class:`FCN`, builds all three: a backbone (:class:`~.backbone.SmallVGG`), the
+classifier's fully connected layers turned into convolutions (``fc6`` a 3x3 convolution,
+``fc7`` a 1x1 convolution: notebook 06), a 1x1 ``score`` layer giving class scores at
+stride 32, and then, for each skip layer, a learned 2x upsampling (a transposed
+convolution initialised as bilinear interpolation) added to the scores predicted from
+that finer pool layer. The last map is upsampled to the image with fixed bilinear
+interpolation.
+
+=========  ===================  =====================================
+model      ``skips``            final upsampling
+=========  ===================  =====================================
+FCN-32s    ``()``               x32 from pool5's scores
+FCN-16s    ``("pool4",)``       x16 after fusing pool4
+FCN-8s     ``("pool4", "pool3")``  x8 after fusing pool4 and pool3
+=========  ===================  =====================================
+
+The skip score layers start at zero, as in the paper's staged training, so that an
+FCN-8s starts out computing exactly what its FCN-32s part computes and the skips only
+add detail.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .backbone import STAGE_NAMES, SmallVGG
+from .fusion import match_size, upsample_to
+
+__all__ = ["FCN", "fcn32s", "fcn16s", "fcn8s", "bilinear_upsampler"]
+
+
+def bilinear_upsampler(channels: int, factor: int = 2) -> nn.ConvTranspose2d:
+    """A learnable ``channels -> channels`` transposed convolution that upsamples by
+    ``factor`` and starts as bilinear interpolation (kernel ``2 factor``, stride
+    ``factor``, padding ``factor // 2``: output size exactly ``factor`` times the input).
+
+    The weight is zero except on the diagonal ``weight[c, c]``, which holds the FCN bilinear
+    kernel (:func:`course_lib.upsampling.bilinear_kernel`), so each class map is
+    interpolated on its own until training mixes them.
+    """
+    from ..upsampling import bilinear_kernel
+
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2 or factor % 2:
+        raise ValueError(f"factor must be an even int >= 2, got {factor!r}")
+    layer = nn.ConvTranspose2d(channels, channels, 2 * factor, stride=factor,
+                               padding=factor // 2, bias=False)
+    kernel = bilinear_kernel(factor, 1)[0, 0]                       # (2f, 2f)
+    with torch.no_grad():
+        layer.weight.zero_()
+        idx = torch.arange(channels)
+        layer.weight[idx, idx] = kernel
+    return layer
+
+
+class FCN(nn.Module):
+    """A fully convolutional network with optional skip layers (FCN-32s/16s/8s).
+
+    Parameters
+    ----------
+    num_classes : int, default 21
+        Number of output classes (21 = Pascal VOC, which Pasture's labels use).
+    skips : sequence of str, default ("pool4", "pool3")
+        Pool layers fused, coarsest first: ``()`` is FCN-32s, ``("pool4",)`` FCN-16s,
+        ``("pool4", "pool3")`` FCN-8s; ``("pool4", "pool3", "pool2")`` goes on to stride 4.
+    backbone : SmallVGG, optional
+        The feature extractor (a new :class:`SmallVGG` by default).
+    head_channels : int, default 128
+        Width of ``fc6`` / ``fc7``.
+    dropout : float, default 0.1
+        Channel dropout after ``fc6`` and ``fc7`` (training only).
+
+    Shapes
+    ------
+    ``forward(x)``: ``x (Tensor[N, 3, H, W])`` -> logits ``Tensor[N, num_classes, H, W]``
+    for any ``H, W >= 32`` (odd sizes included). ``forward(x, coarse=True)`` returns the
+    logits before the final upsampling, at stride ``self.output_stride``.
+    """
+
+    def __init__(self, num_classes: int = 21, skips=("pool4", "pool3"), *,
+                 backbone: SmallVGG | None = None, head_channels: int = 128,
+                 dropout: float = 0.1):
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
+        if isinstance(skips, str):
+            raise TypeError(f"skips must be a sequence of pool names, got the string {skips!r}")
+        skips = tuple(skips)
+        expected = STAGE_NAMES[-2::-1]                # pool4, pool3, pool2, pool1
+        if skips != expected[:len(skips)]:
+            raise ValueError(f"skips must be a prefix of {expected} (coarsest first), got {skips}")
+        if backbone is None:
+            backbone = SmallVGG()
+        if not isinstance(backbone, SmallVGG):
+            raise TypeError(f"backbone must be a SmallVGG, got {type(backbone).__name__}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.num_classes, self.skips = num_classes, skips
+        self.backbone = backbone
+        c5 = backbone.out_channels["pool5"]
+        self.head = nn.Sequential(                   # fc6 and fc7 as convolutions
+            nn.Conv2d(c5, head_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(head_channels), nn.ReLU(inplace=True), nn.Dropout2d(dropout),
+            nn.Conv2d(head_channels, head_channels, 1, bias=False),
+            nn.BatchNorm2d(head_channels), nn.ReLU(inplace=True), nn.Dropout2d(dropout),
+        )
+        self.score = nn.Conv2d(head_channels, num_classes, 1)
+        self.skip_scores = nn.ModuleDict()
+        self.upscores = nn.ModuleDict()
+        for name in skips:
+            layer = nn.Conv2d(backbone.out_channels[name], num_classes, 1)
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+            self.skip_scores[name] = layer
+            self.upscores[name] = bilinear_upsampler(num_classes, 2)
+        self.output_stride = backbone.strides["pool5"] // 2 ** len(skips)
+
+    @property
+    def name(self) -> str:
+        return f"FCN-{self.output_stride}s"
+
+    def forward(self, x: Tensor, *, coarse: bool = False) -> Tensor:
+        features = self.backbone(x)
+        scores = self.score(self.head(features["pool5"]))          # (N, K, H/32, W/32)
+        for name in self.skips:
+            skip = self.skip_scores[name](features[name])           # (N, K, H/s, W/s)
+            up = self.upscores[name](scores)                        # 2x the coarser map
+            scores = match_size(up, skip.shape[-2:], max_change=1) + skip
+        if coarse:
+            return scores
+        return upsample_to(scores, x.shape[-2:], self.output_stride)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, skips={self.skips}"
+
+
+def fcn32s(num_classes: int = 21, **kwargs) -> FCN:
+    """FCN-32s: pool5's scores upsampled 32x."""
+    return FCN(num_classes, (), **kwargs)
+
+
+def fcn16s(num_classes: int = 21, **kwargs) -> FCN:
+    """FCN-16s: pool5's scores, 2x, plus pool4's; upsampled 16x."""
+    return FCN(num_classes, ("pool4",), **kwargs)
+
+
+def fcn8s(num_classes: int = 21, **kwargs) -> FCN:
+    """FCN-8s: FCN-16s's fused scores, 2x, plus pool3's; upsampled 8x."""
+    return FCN(num_classes, ("pool4", "pool3"), **kwargs)

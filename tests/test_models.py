@@ -1,0 +1,157 @@
+"""course_lib.models: backbone shapes, FCN-32s/16s/8s shapes and fusion, sanity training."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_lib import models
+from course_lib.models import FCN, SmallVGG, fcn8s, fcn16s, fcn32s, match_size, upsample_to
+
+
+def _small(skips=()):
+    return FCN(5, skips, backbone=SmallVGG((4, 4, 8, 8, 8), (1, 1, 1, 1, 1)), head_channels=8)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (128, 128), (100, 90), (97, 131), (33, 65)])
+@pytest.mark.parametrize("skips", [(), ("pool4",), ("pool4", "pool3"),
+                                   ("pool4", "pool3", "pool2")])
+def test_fcn_output_size_for_any_input(size, skips, device):
+    net = _small(skips).to(device).eval()
+    x = torch.rand(2, 3, *size, device=device)
+    out = net(x)
+    assert out.shape == (2, 5, *size)
+    assert out.device.type == device.type
+    coarse = net(x, coarse=True)
+    assert coarse.shape[-2:] == (size[0] // net.output_stride, size[1] // net.output_stride)
+
+
+def test_backbone_strides_and_channels():
+    net = SmallVGG()
+    feats = net(torch.zeros(1, 3, 128, 96))
+    for name, f in feats.items():
+        s = net.strides[name]
+        assert f.shape == (1, net.out_channels[name], 128 // s, 96 // s)
+
+
+def test_output_stride_and_names():
+    assert [m.output_stride for m in (fcn32s(), fcn16s(), fcn8s())] == [32, 16, 8]
+    assert fcn8s().name == "FCN-8s"
+    assert models.build("fcn16s", 7).num_classes == 7
+
+
+def test_skips_start_at_zero_so_fcn8s_equals_its_fcn32s_part():
+    """Zero-initialised skip scores and bilinear 2x upsampling: at initialisation FCN-8s's
+    coarse scores are FCN-32s's, bilinearly upsampled to stride 8 (away from the border)."""
+    torch.manual_seed(0)
+    net8 = _small(("pool4", "pool3")).eval()
+    net32 = _small(()).eval()
+    net32.load_state_dict(net8.state_dict(), strict=False)
+    x = torch.rand(1, 3, 128, 128)
+    s32 = net32(x, coarse=True)                                   # (1, 5, 4, 4)
+    s8 = net8(x, coarse=True)                                     # (1, 5, 16, 16)
+    ref = F.interpolate(F.interpolate(s32, scale_factor=2, mode="bilinear"), scale_factor=2,
+                        mode="bilinear")
+    torch.testing.assert_close(s8[..., 4:-4, 4:-4], ref[..., 4:-4, 4:-4], atol=1e-5, rtol=1e-5)
+
+
+def test_bilinear_upsampler_matches_interpolate_inside():
+    up = models.bilinear_upsampler(3, 2)
+    x = torch.rand(1, 3, 6, 7)
+    ref = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    out = up(x)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1])
+
+
+def test_match_size_crops_and_pads_bottom_right():
+    x = torch.arange(12.0).view(1, 1, 3, 4)
+    assert match_size(x, (2, 2)).flatten().tolist() == [0, 1, 4, 5]
+    padded = match_size(x, (4, 5))
+    assert padded.shape == (1, 1, 4, 5)
+    assert padded[0, 0, 3].tolist() == [8, 9, 10, 11, 11]          # last row repeated
+    torch.testing.assert_close(padded[..., :3, :4], x)
+
+
+def test_upsample_to_keeps_cells_on_their_pixels():
+    # a 2x3 map at stride 4 for a 9x14 image: cell (i, j) covers pixels [4i, 4i+4) x [4j, 4j+4)
+    x = torch.zeros(1, 1, 2, 3)
+    x[0, 0, 1, 2] = 1.0
+    out = upsample_to(x, (9, 14), 4)
+    assert out.shape == (1, 1, 9, 14)
+    peak = divmod(int(out.flatten().argmax()), 14)
+    assert 4 <= peak[0] < 8 and 8 <= peak[1] < 12
+
+
+@pytest.mark.parametrize("name, target", [("fcn32s", 0.8), ("fcn8s", 0.9)])
+def test_each_model_overfits_one_image(name, target):
+    """Sanity: 60 steps on one 64 px Pasture scene drive the loss down and the pixel accuracy
+    up (FCN-32s's 2 x 2 score map cannot draw the legs, hence its lower bar)."""
+    from course_lib.data import pasture
+
+    torch.manual_seed(0)
+    scene = pasture.render_scene(3, 64)
+    x = torch.from_numpy(scene.image).permute(2, 0, 1)[None].float() / 255
+    y = torch.from_numpy(scene.label)[None]
+    net = models.build(name, 21, backbone=SmallVGG((8, 16, 16, 32, 32), (1, 1, 1, 1, 1)),
+                       head_channels=32, dropout=0.0)
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    losses = []
+    for _ in range(60):
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    acc = float((net(x).argmax(1) == y).double().mean())
+    background = float((y == 0).double().mean())
+    assert losses[-1] < 0.1 * losses[0], losses[::10]
+    assert acc > max(target, background), f"{name} reached only {acc:.3f} on its training image"
+
+
+# --------------------------------------------------------------------------- bad input
+def test_rejects_non_4d_input():
+    with pytest.raises(ValueError, match=r"x must be a \(N, 3, H, W\) tensor, got shape \(3, 64, 64\)"):
+        fcn32s()(torch.rand(3, 64, 64))
+
+
+def test_rejects_wrong_channel_count():
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\).*\(1, 4, 64, 64\)"):
+        fcn8s()(torch.rand(1, 4, 64, 64))
+
+
+def test_rejects_too_small_input():
+    with pytest.raises(ValueError, match="at least 32 x 32"):
+        fcn8s()(torch.rand(1, 3, 16, 64))
+
+
+def test_rejects_integer_images():
+    with pytest.raises(TypeError, match="floating-point"):
+        fcn32s()(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+
+
+def test_rejects_skips_in_wrong_order():
+    with pytest.raises(ValueError, match="skips must be a prefix"):
+        FCN(21, ("pool3", "pool4"))
+    with pytest.raises(TypeError, match="skips must be a sequence"):
+        FCN(21, "pool4")
+
+
+def test_rejects_bad_backbone_config():
+    with pytest.raises(ValueError, match="channels must have 5 entries"):
+        SmallVGG((8, 8))
+    with pytest.raises(ValueError, match="convs must hold ints >= 1"):
+        SmallVGG(convs=(1, 0, 1, 1, 1))
+
+
+def test_match_size_refuses_maps_that_do_not_belong_together():
+    with pytest.raises(ValueError, match="cannot fuse a 4x4 map with a 16x16 map"):
+        match_size(torch.zeros(1, 1, 4, 4), (16, 16), max_change=1)
+    with pytest.raises(ValueError, match="4-D"):
+        match_size(torch.zeros(4, 4), (4, 4))
+    with pytest.raises(ValueError, match="size must be positive"):
+        match_size(torch.zeros(1, 1, 4, 4), (0, 4))
+
+
+def test_build_rejects_unknown_model():
+    with pytest.raises(ValueError, match="unknown model 'fcn4s'"):
+        models.build("fcn4s")
