@@ -17,35 +17,30 @@ bit trick of the VOC devkit.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from .data.classes import DENSE_CLASSES, PART_NAMES, VOC_CLASSES, VOC_VOID
+from ._checks import (
+    as_tensor,
+    check_bool,
+    check_int,
+    check_positive,
+    check_real,
+    label_tensor,
+    rgb_image,
+)
+from .data.classes import (
+    DENSE_CLASSES,
+    PART_NAMES,
+    VOC_CLASSES,
+    VOC_VOID,
+    VOC_VOID_COLOUR,
+    voc_palette,
+)
 
 __all__ = ["voc_palette", "dense_palette", "part_palette", "colorize", "overlay",
            "legend_handles", "show_label", "show_grid", "instance_palette", "plot_confusion", "to_numpy_image"]
 
-VOID_COLOUR = (224, 224, 192)  # the colour VOC's PNGs give to void (255)
-
-
-def voc_palette(n: int = 256) -> np.ndarray:
-    """The Pascal VOC colour map: uint8 (n, 3); index i is the colour of label i.
-
-    The devkit spreads the bits of the label over the three channels, most
-    significant first, so neighbouring labels get very different colours.
-    Index 255 is set to VOC's cream void colour.
-    """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 256:
-        raise ValueError(f"n must be an int in [1, 256], got {n!r}")
-    pal = np.zeros((256, 3), np.uint8)
-    for i in range(256):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal[i] = (r, g, b)
-    pal[VOC_VOID] = VOID_COLOUR
-    return pal[:n].copy()
+VOID_COLOUR = VOC_VOID_COLOUR  # the colour VOC's PNGs give to void (255)
 
 
 def dense_palette() -> np.ndarray:
@@ -75,39 +70,45 @@ def part_palette() -> np.ndarray:
 
 
 def to_numpy_image(image) -> np.ndarray:
-    """Return an (H, W, 3) array from a NumPy image or a (3, H, W) / (H, W, 3) tensor."""
-    if hasattr(image, "detach"):
-        image = image.detach().cpu().numpy()
-        if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
-            image = image.transpose(1, 2, 0)
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"image must be (H, W, 3) or (3, H, W), got shape {image.shape}")
-    if image.dtype != np.uint8:
-        image = np.clip(image, 0, 1)
-    return image
+    """An (H, W, 3) NumPy image from an (H, W, 3) or (3, H, W) array or tensor.
+
+    uint8 images (0..255) are returned as uint8, float images (0..1) as float. Anything else
+    (a float image in 0..255, integers other than uint8, NaN) raises instead of being drawn
+    all white.
+    """
+    t = as_tensor(image, "image")
+    rgb = rgb_image(t, "image", channels_first=None)                  # checks, float in [0, 1]
+    if t.dtype == torch.uint8:
+        return (rgb * 255).round().to(torch.uint8).cpu().numpy()
+    return rgb.detach().cpu().numpy()
 
 
-def _label_array(label) -> np.ndarray:
-    if hasattr(label, "detach"):
-        label = label.detach().cpu().numpy()
-    label = np.asarray(label)
-    if label.ndim != 2:
-        raise ValueError(f"label must be a 2-D (H, W) label map, got shape {label.shape}")
-    if not np.issubdtype(label.dtype, np.integer):
-        raise TypeError(f"label must hold integers, got dtype {label.dtype}")
-    if label.size and (label.min() < 0 or label.max() > 255):
-        raise ValueError(f"label values must be in [0, 255], got [{label.min()}, {label.max()}]")
-    return label
+def _label_array(label, name: str = "label") -> np.ndarray:
+    """A 2-D integer label map in 0..255 as a NumPy array (bool masks count as 0/1)."""
+    lab = label_tensor(label, name, ndim=2, layout="(H, W), a 2-D label map")
+    lab = lab.detach().cpu().numpy()
+    if lab.size and (lab.min() < 0 or lab.max() > 255):
+        raise ValueError(f"{name} values must be in [0, 255], got [{lab.min()}, {lab.max()}]")
+    return lab
+
+
+def _palette_array(palette, needed: int) -> np.ndarray:
+    """A uint8 (n, 3) palette with more than ``needed`` entries."""
+    if palette is None:
+        return voc_palette()
+    pal = np.asarray(palette)
+    if pal.ndim != 2 or pal.shape[1] != 3 or pal.shape[0] <= needed:
+        raise ValueError(f"palette must be (n, 3) with n > max label = {needed}, got shape "
+                         f"{pal.shape}")
+    if not np.issubdtype(pal.dtype, np.number) or (pal.size and (pal.min() < 0 or pal.max() > 255)):
+        raise ValueError(f"palette must hold colours in 0..255, got dtype {pal.dtype}")
+    return pal.astype(np.uint8)
 
 
 def colorize(label, palette: np.ndarray | None = None) -> np.ndarray:
     """Colour a label map: uint8 (H, W, 3). ``palette`` defaults to :func:`voc_palette`."""
     label = _label_array(label)
-    pal = voc_palette() if palette is None else np.asarray(palette, np.uint8)
-    if pal.ndim != 2 or pal.shape[1] != 3 or pal.shape[0] <= label.max(initial=0):
-        raise ValueError(f"palette must be (n, 3) with n > max label, got {pal.shape}")
-    return pal[label]
+    return _palette_array(palette, int(label.max(initial=0)))[label]
 
 
 def overlay(image, label, alpha: float = 0.5, palette=None, *, background: int | None = 0):
@@ -115,8 +116,9 @@ def overlay(image, label, alpha: float = 0.5, palette=None, *, background: int |
 
     Returns float (H, W, 3) in [0, 1].
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    alpha = check_real(alpha, "alpha", low=0, high=1)
+    if background is not None:
+        background = check_int(background, "background")
     img = to_numpy_image(image)
     img = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
     label = _label_array(label)
@@ -133,10 +135,11 @@ def legend_handles(indices, names=VOC_CLASSES, palette=None):
     """Matplotlib patches for a legend: one per label index (255 is "void")."""
     from matplotlib.patches import Patch
 
-    pal = voc_palette() if palette is None else np.asarray(palette)
+    indices = [check_int(i, "indices[...]", low=0, high=255)
+               for i in np.asarray(as_tensor(np.asarray(indices), "indices")).ravel()]
+    pal = _palette_array(palette, max(indices, default=0))
     handles = []
     for i in indices:
-        i = int(i)
         name = "void" if i == VOC_VOID else (names[i] if i < len(names) else str(i))
         handles.append(Patch(facecolor=pal[i] / 255.0, edgecolor="0.3", label=name))
     return handles
@@ -163,7 +166,7 @@ def show_label(ax, label, names=VOC_CLASSES, palette=None, *, title=None, legend
 
 def instance_palette(seed: int = 3) -> np.ndarray:
     """uint8 (256, 3) distinct random colours for instance ids (0 stays black)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_int(seed, "seed", low=0))
     pal = (rng.uniform(0.25, 1.0, (256, 3)) * 255).astype(np.uint8)
     pal[0] = 0
     pal[VOC_VOID] = VOID_COLOUR
@@ -200,7 +203,10 @@ def show_grid(panels, titles=None, *, kinds=None, ncols=None, size=3.0, legend=T
         raise ValueError("panels must not be empty")
     if titles is not None and len(titles) != n:
         raise ValueError(f"titles has {len(titles)} entries for {n} panels")
-    arrays = [p.detach().cpu().numpy() if hasattr(p, "detach") else np.asarray(p) for p in panels]
+    arrays = [as_tensor(p, f"panels[{k}]").detach().cpu().numpy() for k, p in enumerate(panels)]
+    arrays = [p.astype(np.uint8) if p.dtype == np.bool_ else p for p in arrays]   # masks: 0/1
+    size = check_positive(size, "size")
+    legend = check_bool(legend, "legend")
     kinds = [_infer_kind(p) for p in arrays] if kinds is None else list(kinds)
     if len(kinds) != n or any(k not in _KINDS for k in kinds):
         raise ValueError(f"kinds must hold {n} entries from {_KINDS}, got {kinds}")
@@ -223,6 +229,9 @@ def show_grid(panels, titles=None, *, kinds=None, ncols=None, size=3.0, legend=T
         if kind == "image":
             ax.imshow(to_numpy_image(p))
         elif kind == "depth":
+            if p.ndim != 2 or not np.issubdtype(p.dtype, np.floating):
+                raise ValueError(f"a depth panel must be a float (H, W) map, got "
+                                 f"{p.dtype} {p.shape}")
             im = ax.imshow(p, cmap="magma_r")
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="metres")
         else:
@@ -243,9 +252,12 @@ def show_grid(panels, titles=None, *, kinds=None, ncols=None, size=3.0, legend=T
 
 def plot_confusion(ax, cm, names, *, normalize: bool = True, title="Confusion matrix"):
     """Plot a confusion matrix (rows = ground truth, columns = prediction) with labels."""
-    cm = cm.detach().cpu().numpy() if hasattr(cm, "detach") else np.asarray(cm)
+    cm = as_tensor(cm, "cm").detach().cpu().numpy()
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(names):
         raise ValueError(f"cm must be (K, K) with K = len(names) = {len(names)}, got {cm.shape}")
+    if not np.isfinite(cm).all() or (cm < 0).any():
+        raise ValueError("cm must hold finite, non-negative counts")
+    normalize = check_bool(normalize, "normalize")
     shown = cm.astype(float)
     if normalize:
         rows = shown.sum(1, keepdims=True)

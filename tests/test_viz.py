@@ -40,7 +40,7 @@ def test_colorize_and_overlay_shapes():
 def test_bad_inputs_are_rejected():
     with pytest.raises(ValueError, match="2-D"):
         viz.colorize(np.zeros((2, 2, 2), int))
-    with pytest.raises(TypeError, match="integers"):
+    with pytest.raises(TypeError, match="integer class labels"):
         viz.colorize(np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"\[0, 255\]"):
         viz.colorize(np.array([[0, 300]]))
@@ -135,3 +135,46 @@ def test_old_dense_palette_would_fail():
     """The check is not toothless: the previous palette had grass and cow 11.7 apart."""
     old = np.array([(70, 150, 50), (64, 128, 0)])
     assert _closest_pairs(old / 255, ["grass", "cow"])[0][0] < 15
+
+
+# --------------------------------------------------------------------------- issue 13 findings
+@pytest.mark.parametrize("image", [np.full((4, 4, 3), 200.0), torch.full((3, 4, 4), 200.0)])
+def test_float_image_in_0_255_is_rejected_not_drawn_white(image):
+    with pytest.raises(ValueError, match=r"expected \[0, 1\].*divide a float image in 0..255 by 255"):
+        viz.overlay(image, np.zeros((4, 4), int))
+    with pytest.raises(ValueError, match=r"expected \[0, 1\]"):
+        viz.to_numpy_image(image)
+
+
+def test_integer_image_other_than_uint8_is_rejected():
+    with pytest.raises(TypeError, match=r"image must be uint8 \(0..255\) or floating point"):
+        viz.to_numpy_image(np.full((4, 4, 3), 200, np.int64))
+
+
+def test_numpy_channels_first_is_handled_like_a_tensor():
+    chw = np.random.default_rng(0).random((3, 5, 4))
+    np.testing.assert_allclose(viz.to_numpy_image(chw), chw.transpose(1, 2, 0))
+    np.testing.assert_allclose(viz.to_numpy_image(chw),
+                               viz.to_numpy_image(torch.from_numpy(chw)))
+    out = viz.overlay(chw, np.zeros((5, 4), int))
+    assert out.shape == (5, 4, 3)
+
+
+def test_bool_mask_is_drawn_as_a_label_not_depth():
+    fig, axes = viz.show_grid([np.eye(4, dtype=bool)])
+    assert axes[0, 0].images[0].get_array().ndim == 3          # coloured, not a depth colour map
+    assert not any(ax.get_label() == "<colorbar>" for ax in fig.axes)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("bad", [-1, 256])
+def test_legend_handles_rejects_indices_outside_0_255(bad):
+    with pytest.raises(ValueError, match=r"indices\[...\] must be an integer in \[0, 255\]"):
+        viz.legend_handles([bad])
+
+
+def test_one_voc_palette():
+    from course_lib.data import classes, formats
+    np.testing.assert_array_equal(viz.voc_palette(), formats.voc_colormap())
+    np.testing.assert_array_equal(viz.voc_palette(), classes.voc_palette())
+    assert tuple(viz.voc_palette()[255]) == classes.VOC_VOID_COLOUR

@@ -64,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import COCO_CATEGORIES, DENSE_CLASSES, VOC_VOID
+from .classes import COCO_CATEGORIES, DENSE_CLASSES, VOC_VOID, voc_palette
 from .pasture import Scene, void_border
 
 __all__ = [
@@ -97,24 +97,8 @@ def _write_bytes(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def voc_colormap(n: int = 256) -> np.ndarray:
-    """The standard Pascal VOC colour map: uint8 (n, 3), entry k is the colour of label k.
-
-    It is the bit-interleaving map of the VOC development kit (``labelcolormap.m``):
-    0 black, 1 (128, 0, 0) aeroplane, ..., 255 (224, 224, 192) void.
-    """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 256:
-        raise ValueError(f"n must be an int in [1, 256], got {n!r}")
-    cmap = np.zeros((n, 3), np.uint8)
-    for i in range(n):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        cmap[i] = (r, g, b)
-    return cmap
+#: The standard Pascal VOC colour map (:func:`course_lib.data.classes.voc_palette`).
+voc_colormap = voc_palette
 
 
 def voc_stem(seed: int) -> str:
