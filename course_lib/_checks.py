@@ -38,6 +38,7 @@ __all__ = [
     "check_choice",
     "check_ignore_index",
     "check_num_classes",
+    "check_indices",
     "check_same_device",
     "check_finite",
     "float_tensor",
@@ -143,6 +144,23 @@ def check_num_classes(value, name: str = "num_classes") -> int:
         raise ValueError(f"{name}={k} is too large: a ({k}, {k}) confusion matrix would need "
                          f"{k * k * 8 / 2**30:.3g} GiB; at most {MAX_CLASSES} classes are supported")
     return k
+
+
+def check_indices(indices, name: str, n: int) -> list[int]:
+    """A sequence of integer indices into ``n`` items, as a list of ints in ``[0, n)``.
+
+    A string is not a sequence of indices here (``"12"`` is not ``[1, 2]``); NumPy integer
+    arrays and tensors are.
+    """
+    if isinstance(indices, (str, bytes)) or not isinstance(indices, Iterable):
+        raise TypeError(f"{name} must be a sequence of integers, got {_got(indices)}")
+    if isinstance(indices, (np.ndarray, Tensor)):
+        indices = indices.tolist() if indices.ndim == 1 else [indices.tolist()]
+    out = [check_int(i, f"{name}[{k}]") for k, i in enumerate(indices)]
+    bad = [i for i in out if not 0 <= i < n]
+    if bad:
+        raise ValueError(f"{name} must be in [0, {n}), got {bad[:5]}")
+    return out
 
 
 # --------------------------------------------------------------------------- tensors

@@ -66,14 +66,18 @@ def profile() -> str:
 
 
 def settings(name: str | None = None) -> Settings:
-    """Return the :class:`Settings` of profile ``name`` (default: the active profile)."""
+    """Return the :class:`Settings` of profile ``name`` (default: the active profile).
+
+    ``name`` is read like ``$COURSE_PROFILE``: case and surrounding spaces do not matter.
+    """
     if name is None:
         name = profile()
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
-    if name not in _SETTINGS:
+    key = name.strip().lower()            # the same spelling rules as $COURSE_PROFILE
+    if key not in _SETTINGS:
         raise ValueError(f"unknown profile {name!r}; expected one of {PROFILES}")
-    return _SETTINGS[name]
+    return _SETTINGS[key]
 
 
 def device(prefer: str | None = None):
@@ -99,12 +103,14 @@ def seed_everything(seed: int = 0) -> int:
     Also asks PyTorch for deterministic algorithms where it can give them
     (``warn_only`` so that ops without a deterministic version still run).
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})")
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
     import numpy as np
     import torch
+
+    from ._checks import check_int  # imports torch: not at ``import course_lib``
+
+    seed = check_int(seed, "seed")          # int or NumPy integer, as Pasture takes them
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
 
     random.seed(seed)
     np.random.seed(seed)

@@ -69,3 +69,15 @@ def test_import_is_fast_and_lazy():
     code = "import sys, course_lib; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# ----------------------------------------------------------------------------- issue 13 findings
+def test_settings_accepts_what_the_environment_variable_accepts(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", " FULL ")
+    assert config.profile() == "full"
+    assert config.settings(" FULL ") == config.settings("full") == config.settings()
+
+
+def test_seed_everything_accepts_numpy_integers():
+    assert config.seed_everything(np.int64(3)) == 3
+    assert type(config.seed_everything(np.uint32(4))) is int

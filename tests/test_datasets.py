@@ -192,3 +192,28 @@ def test_collate_instances_with_dataloader():
     images, targets = next(iter(loader))
     assert images.shape == (3, 3, 128, 128) and len(targets) == 3
     assert [t["image_id"] for t in targets] == [100001, 100002, 100003]
+
+
+# --------------------------------------------------------------------------- issue 13 findings
+def test_coco_without_categories_is_a_corrupt_file(small_copy):
+    import json
+    path = small_copy / "coco/annotations/instances_val2017.json"
+    data = json.loads(path.read_text())
+    del data["categories"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(D.CorruptFileError, match=r"instances_val2017.json lacks .*'categories'"):
+        D.COCOInstancesDataset(small_copy / "coco", "val")
+
+
+@pytest.mark.parametrize("indices, error, match", [
+    ("12", TypeError, "indices must be a sequence of integers, got str"),
+    ([0.0], TypeError, r"indices\[0\] must be an integer, got float"),
+    ([True], TypeError, r"indices\[0\] must be an integer, got bool"),
+])
+def test_nyu_indices_must_be_integers(small_copy, indices, error, match):
+    path = small_copy / "nyu" / formats.NYU_FILE_NAME
+    with pytest.raises(error, match=match):
+        D.NYUv2Dataset(path, indices=indices)
+    with pytest.raises(error, match=match):
+        formats.read_nyu(path, indices=indices)
+    assert len(D.NYUv2Dataset(path, indices=np.array([1, 0]))) == 2

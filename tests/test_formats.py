@@ -223,3 +223,29 @@ def test_read_nyu_missing_and_not_hdf5(tmp_path):
     bad.write_bytes(b"MATLAB 5.0 MAT-file" + bytes(200))
     with pytest.raises(ValueError, match="not a readable HDF5"):
         formats.read_nyu(bad)
+
+
+# --------------------------------------------------------------------------- issue 13 findings
+def test_rle_and_polygons_follow_one_mask_rule():
+    mask = np.zeros((6, 6))
+    mask[1:4, 2:5] = 1.0                          # a float 0/1 mask: both accept it alike
+    from pycocotools import mask as mask_utils
+    decoded = formats.decode_rle(formats.encode_rle(mask))
+    assert decoded.sum() == 9
+    rle = mask_utils.frPyObjects(formats.mask_to_polygons(mask), 6, 6)
+    assert mask_utils.decode(mask_utils.merge(rle)).astype(bool).sum() == 9
+    half = mask * 0.5                             # 0.5 used to be "in" for one, "out" for the other
+    for fn in (formats.encode_rle, formats.mask_to_polygons):
+        with pytest.raises(ValueError, match=r"mask must hold only 0 and 1.*\[0.5\]"):
+            fn(half)
+
+
+@pytest.mark.parametrize("rle, error, match", [
+    ({"size": [4, 4, 1], "counts": "0"}, ValueError, r"rle\['size'\] must be \[height, width\]"),
+    ({"size": [4.5, 4], "counts": "0"}, TypeError, r"rle\['size'\]\[0\] must be an integer"),
+    ({"size": [2, 2], "counts": 7}, TypeError, r"rle\['counts'\] must be a list"),
+    ({"size": [2, 2], "counts": [1, 2]}, ValueError, "runs add up to 3 pixels"),
+])
+def test_decode_rle_rejects_malformed_rle(rle, error, match):
+    with pytest.raises(error, match=match):
+        formats.decode_rle(rle)

@@ -129,9 +129,9 @@ def test_void_border_known_answer():
 
 
 def test_void_border_rejects_bad_input():
-    with pytest.raises(ValueError, match="label must be an integer"):
+    with pytest.raises(TypeError, match="label must be an integer"):
         pasture.void_border(np.zeros((4, 4), np.float32))
-    with pytest.raises(ValueError, match="width must be an int >= 1"):
+    with pytest.raises(ValueError, match="width must be an integer >= 1"):
         pasture.void_border(np.zeros((4, 4), np.int64), 0)
 
 
@@ -158,3 +158,21 @@ def test_rejects_bad_size(size, error, match):
 def test_scenes_rejects_negative_count():
     with pytest.raises(ValueError, match="n must be >= 0"):
         pasture.scenes(-1)
+
+
+# ----------------------------------------------------------------------------- issue 13 findings
+def test_void_border_on_int8_labels_does_not_wrap():
+    label = np.zeros((6, 6), np.int8)
+    label[2:4, 2:4] = 3
+    out = pasture.void_border(label, 2)
+    assert out.dtype == np.int16 and out.max() == 255 and out.min() == 0
+    np.testing.assert_array_equal(out, pasture.void_border(label.astype(np.int64), 2))
+
+
+def test_void_border_width_rounding_is_documented_and_true():
+    assert "2 * max(1, width // 2)" in pasture.void_border.__doc__
+    label = np.zeros((1, 40), np.int64)
+    label[:, 20:] = 1
+    for width in range(1, 9):
+        band = int((pasture.void_border(label, width) == 255).sum())
+        assert band == 2 * max(1, width // 2), width

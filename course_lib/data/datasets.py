@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from .. import config
+from .._checks import check_bool, check_indices
 from .classes import VOC_CLASSES
 from .formats import NYU_FILE_NAME, read_label_png
 
@@ -247,8 +248,13 @@ class COCOInstancesDataset(torch.utils.data.Dataset):
             raise CorruptFileError(f"COCO annotation file {self.annotation_file} is corrupt "
                                    f"or not COCO instances JSON ({type(err).__name__}: {err}). "
                                    f"{COCO_HELP}") from err
+        missing = [k for k in ("images", "annotations", "categories") if k not in self.coco.dataset]
+        if missing:
+            raise CorruptFileError(f"COCO annotation file {self.annotation_file} lacks the "
+                                   f"top-level keys {missing} of COCO instances JSON. "
+                                   f"{COCO_HELP}")
         self.split, self.transforms = split, transforms
-        self.contiguous_labels = bool(contiguous_labels)
+        self.contiguous_labels = check_bool(contiguous_labels, "contiguous_labels")
         self.ids = sorted(self.coco.getImgIds())
         self.category_ids = sorted(self.coco.getCatIds())
         self._contiguous = {cid: i + 1 for i, cid in enumerate(self.category_ids)}
@@ -364,13 +370,7 @@ class NYUv2Dataset(torch.utils.data.Dataset):
                 raise CorruptFileError(f"NYUv2 file {self.path}: cannot read 'names' ({err}). "
                                        f"{NYU_HELP}") from err
             self.seeds = np.asarray(f["seeds"]) if "seeds" in f else None
-        if indices is None:
-            self.indices = list(range(n))
-        else:
-            self.indices = [int(i) for i in indices]
-            bad = [i for i in self.indices if not 0 <= i < n]
-            if bad:
-                raise ValueError(f"indices must be in [0, {n}), got {bad[:5]}")
+        self.indices = list(range(n)) if indices is None else check_indices(indices, "indices", n)
         self.transforms = transforms
         self._file, self._pid = None, None
 

@@ -64,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import as_tensor, check_indices, check_int
 from .classes import COCO_CATEGORIES, DENSE_CLASSES, VOC_VOID, voc_palette
 from .pasture import Scene, void_border
 
@@ -233,6 +234,20 @@ def export_voc(root, train, val, *, void_width: int = 2) -> Path:
 
 
 # --------------------------------------------------------------------------- COCO
+def _check_mask(mask, name: str = "mask") -> np.ndarray:
+    """A bool (H, W) array from a mask that holds only 0 and 1 (bool, integer or float)."""
+    mask = as_tensor(mask, name).detach().cpu().numpy()
+    if mask.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (H, W), got shape {mask.shape}")
+    if mask.dtype != np.bool_:
+        if np.iscomplexobj(mask):
+            raise TypeError(f"{name} must be bool or hold 0/1 numbers, got dtype {mask.dtype}")
+        if mask.size and not np.isin(mask, (0, 1)).all():
+            values = np.unique(mask[~np.isin(mask, (0, 1))])[:5].tolist()
+            raise ValueError(f"{name} must hold only 0 and 1 (or be bool), got values {values}")
+    return mask.astype(bool)
+
+
 def _num(v: float):
     """A coordinate for JSON: an int when integral (shorter files), else rounded to 2 places."""
     r = round(float(v), 2)
@@ -278,17 +293,15 @@ def mask_to_polygons(mask: np.ndarray) -> list:
 
     Parameters
     ----------
-    mask : ndarray bool (H, W)
+    mask : ndarray (H, W)
+        bool, or numbers that are all 0 or 1 (as :func:`encode_rle`).
 
     Returns
     -------
     list of list of float
         Empty for an empty mask.
     """
-    mask = np.asarray(mask)
-    if mask.ndim != 2:
-        raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
-    mask = mask.astype(bool)
+    mask = _check_mask(mask)
     rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
     if rows.size == 0:
         return []
@@ -297,12 +310,14 @@ def mask_to_polygons(mask: np.ndarray) -> list:
 
 
 def encode_rle(mask: np.ndarray) -> dict:
-    """Compressed COCO RLE of a bool (H, W) mask: ``{"size": [H, W], "counts": str}``."""
+    """Compressed COCO RLE of a (H, W) mask: ``{"size": [H, W], "counts": str}``.
+
+    ``mask`` is bool, or numbers that are all 0 or 1 (anything else raises ``ValueError``,
+    the same rule as :func:`mask_to_polygons`).
+    """
     from pycocotools import mask as mask_utils
 
-    mask = np.asarray(mask)
-    if mask.ndim != 2:
-        raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
+    mask = _check_mask(mask)
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
@@ -313,7 +328,19 @@ def decode_rle(rle: dict) -> np.ndarray:
 
     if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
         raise ValueError(f"rle must be a dict with 'size' and 'counts', got {rle!r:.80}")
-    h, w = rle["size"]
+    size = rle["size"]
+    if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2:
+        raise ValueError(f"rle['size'] must be [height, width], got {size!r:.80}")
+    h, w = (check_int(v, f"rle['size'][{i}]", low=0) for i, v in enumerate(size))
+    counts = rle["counts"]
+    if not isinstance(counts, (list, str, bytes)):
+        raise TypeError(f"rle['counts'] must be a list of run lengths or a compressed str/bytes, "
+                        f"got {type(counts).__name__}")
+    if isinstance(counts, list):
+        runs = [check_int(c, "rle['counts'][...]", low=0) for c in counts]
+        if sum(runs) != h * w:
+            raise ValueError(f"rle['counts'] runs add up to {sum(runs)} pixels, but "
+                             f"size {h} x {w} has {h * w}")
     if isinstance(rle["counts"], list):
         rle = mask_utils.frPyObjects(rle, h, w)
     elif isinstance(rle["counts"], str):
@@ -522,9 +549,8 @@ def read_nyu(path, *, indices=None) -> dict:
         if missing:
             raise ValueError(f"NYUv2 file {path} lacks datasets {missing}. " + _nyu_help(path))
         n = f["images"].shape[0]
-        idx = np.arange(n) if indices is None else np.asarray(indices, np.int64).ravel()
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise ValueError(f"indices must be in [0, {n}), got range [{idx.min()}, {idx.max()}]")
+        idx = np.arange(n) if indices is None else \
+            np.asarray(check_indices(indices, "indices", n), np.int64)
         order = np.argsort(idx)
         sel = idx[order]
 

@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._boundary import label_boundaries
+from .._checks import as_tensor, check_int
 from .classes import COCO_ID, DENSE_CLASSES, VOC_INDEX, VOC_VOID
 
 __all__ = ["PastureObject", "Scene", "render_scene", "scenes", "void_border", "SKY_DEPTH",
@@ -442,13 +444,9 @@ def _box(mask):
 
 # --------------------------------------------------------------------------- public API
 def _check_seed_size(seed, size):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})")
-    if seed < 0:
+    if check_int(seed, "seed") < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise TypeError(f"size must be an int, got {type(size).__name__} ({size!r})")
-    if not _MIN_SIZE <= size <= _MAX_SIZE:
+    if not _MIN_SIZE <= check_int(size, "size") <= _MAX_SIZE:
         raise ValueError(f"size must be in [{_MIN_SIZE}, {_MAX_SIZE}] pixels, got {size}")
 
 
@@ -537,9 +535,7 @@ def render_scene(seed: int, size: int = 128) -> Scene:
 
 def scenes(n: int, seed: int = 0, size: int = 128) -> list:
     """Render ``n`` consecutive scenes: ``render_scene(seed + i, size)`` for i < n."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n must be an int, got {type(n).__name__} ({n!r})")
-    if n < 0:
+    if check_int(n, "n") < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     _check_seed_size(seed, size)
     return [render_scene(seed + i, size) for i in range(n)]
@@ -550,28 +546,41 @@ def void_border(label: np.ndarray, width: int = 2) -> np.ndarray:
 
     VOC annotators could not say exactly where an object ends, so a band about
     5 pixels wide around each object outline is marked 255 ("void") and ignored
-    by training and evaluation. Here every pixel within ``width // 2`` pixels of
-    an object's outline (and the outline pixels on both sides) becomes 255.
+    by training and evaluation. Here the pixels on both sides of every outline
+    (4-neighbours with different labels, the boundary definition of
+    :func:`course_lib.metrics.boundaries` with ``connectivity=4``) become 255, and the band
+    grows by ``width // 2 - 1`` pixels on each side.
+
+    The band is symmetric, so its width is even: it is ``2 * max(1, width // 2)`` pixels
+    wide. An odd width rounds down (3 gives 2, 5 gives 4) and 1 rounds up to 2.
 
     Parameters
     ----------
     label : ndarray of int (H, W)
-        Semantic (or instance) label map.
+        Semantic (or instance) label map, any integer dtype.
     width : int
         Band width in pixels (>= 1); ``2`` marks the pixel on each side.
+
+    Returns
+    -------
+    ndarray (H, W)
+        In ``label``'s dtype, or the narrowest wider one that holds 255 (int8 becomes
+        int16), so that void never wraps around.
+
+    Raises
+    ------
+    TypeError
+        If ``label`` does not hold integers or ``width`` is not an integer.
+    ValueError
+        If ``label`` is not 2-D or ``width < 1``.
     """
     label = np.asarray(label)
-    if label.ndim != 2 or not np.issubdtype(label.dtype, np.integer):
-        raise ValueError(f"label must be an integer (H, W) array, got {label.dtype} {label.shape}")
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
-        raise ValueError(f"width must be an int >= 1, got {width!r}")
-    edge = np.zeros(label.shape, bool)
-    dy = label[1:] != label[:-1]
-    dx = label[:, 1:] != label[:, :-1]
-    edge[1:] |= dy
-    edge[:-1] |= dy
-    edge[:, 1:] |= dx
-    edge[:, :-1] |= dx
+    if label.ndim != 2:
+        raise ValueError(f"label must be an integer (H, W) array, got shape {label.shape}")
+    if not np.issubdtype(label.dtype, np.integer):
+        raise TypeError(f"label must be an integer (H, W) array, got dtype {label.dtype}")
+    width = check_int(width, "width", low=1)
+    edge = label_boundaries(as_tensor(label, "label"), connectivity=4).numpy()
     for _ in range(width // 2 - 1):
         grown = edge.copy()
         grown[1:] |= edge[:-1]
@@ -579,7 +588,7 @@ def void_border(label: np.ndarray, width: int = 2) -> np.ndarray:
         grown[:, 1:] |= edge[:, :-1]
         grown[:, :-1] |= edge[:, 1:]
         edge = grown
-    out = label.copy()
+    out = label.astype(np.promote_types(label.dtype, np.uint8))
     out[edge] = VOC_VOID
     return out
 
