@@ -160,7 +160,7 @@ def _code_dtype(largest: int) -> torch.dtype:
 
 
 # --------------------------------------------------------------------------- confusion matrix
-def confusion_matrix(pred, target, num_classes: int, *, ignore_index: int | None = 255) -> Tensor:
+def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, *, ignore_index: int | None = 255) -> Tensor:
     """Count (ground truth, prediction) pairs over the valid pixels.
 
     Parameters
@@ -320,7 +320,7 @@ def _nanmean(x: Tensor) -> Tensor:
     return x[keep].mean()
 
 
-def scores(cm) -> SegmentationScores:
+def scores(cm: Tensor) -> SegmentationScores:
     """Compute every region metric from a confusion matrix.
 
     Parameters
@@ -380,7 +380,7 @@ def scores(cm) -> SegmentationScores:
 
 # --------------------------------------------------------------------------- wrappers
 def _wrapper(field: str, summary: str):
-    def metric(pred, target, num_classes: int, *, ignore_index: int | None = 255) -> Tensor:
+    def metric(pred: Tensor, target: Tensor, num_classes: int, *, ignore_index: int | None = 255) -> Tensor:
         cm = confusion_matrix(pred, target, num_classes, ignore_index=ignore_index)
         return getattr(scores(cm), field)
 
@@ -434,7 +434,7 @@ class ConfusionMatrix:
         self.ignore_index = check_ignore_index(ignore_index)
         self._cm: Tensor | None = None
 
-    def update(self, pred, target) -> None:
+    def update(self, pred: Tensor, target: Tensor) -> None:
         """Add one batch: ``pred``, ``target`` as in :func:`confusion_matrix`."""
         cm = confusion_matrix(pred, target, self.num_classes, ignore_index=self.ignore_index)
         if self._cm is None:
@@ -550,7 +550,7 @@ class BoundaryScores:
     mean_f_score: Tensor
 
 
-def boundary_f_score(pred, target, num_classes: int, *, tolerance: int = 2,
+def boundary_f_score(pred: Tensor, target: Tensor, num_classes: int, *, tolerance: int = 2,
                      ignore_index: int | None = 255) -> BoundaryScores:
     """Boundary F-score (BF) per class, with a tolerance in pixels.
 
@@ -637,7 +637,7 @@ def boundary_f_score(pred, target, num_classes: int, *, tolerance: int = 2,
     return BoundaryScores(precision, recall, f, _nanmean(f))
 
 
-def trimap_accuracy(pred, target, num_classes: int, *, width: int = 4,
+def trimap_accuracy(pred: Tensor, target: Tensor, num_classes: int, *, width: int = 4,
                     ignore_index: int | None = 255) -> Tensor:
     """Pixel accuracy inside a band of ``width`` pixels around the true boundaries.
 

@@ -72,7 +72,7 @@ def _check_pair(segments, gt_label) -> tuple[Tensor, Tensor]:
     return seg, gt
 
 
-def rgb_to_lab(image) -> torch.Tensor:
+def rgb_to_lab(image: Tensor) -> torch.Tensor:
     """Convert sRGB to CIELAB (D65, 2 degree observer), as ``skimage.color.rgb2lab``.
 
     Parameters
@@ -113,7 +113,7 @@ def _grid_slices(height: int, width: int, n_segments: int):
 
 
 def slic(
-    image,
+    image: Tensor,
     n_segments: int = 100,
     compactness: float = 10.0,
     max_num_iter: int = 10,
@@ -307,7 +307,7 @@ def _enforce_connectivity(seg: torch.Tensor, min_size: int) -> torch.Tensor:
     return relabel_sequential(comp).to(dev)
 
 
-def relabel_sequential(segments) -> torch.Tensor:
+def relabel_sequential(segments: Tensor) -> torch.Tensor:
     """Renumber the labels of ``segments`` to ``0 .. K-1`` in raster order of first appearance.
 
     Parameters
@@ -328,7 +328,7 @@ def relabel_sequential(segments) -> torch.Tensor:
     return rank[inv].reshape(seg.shape)
 
 
-def felzenszwalb(image, scale: float = 100.0, sigma: float = 0.8, min_size: int = 20) -> torch.Tensor:
+def felzenszwalb(image: Tensor, scale: float = 100.0, sigma: float = 0.8, min_size: int = 20) -> torch.Tensor:
     """Felzenszwalb-Huttenlocher graph-based segmentation (wraps ``skimage``).
 
     Parameters
@@ -362,7 +362,7 @@ def felzenszwalb(image, scale: float = 100.0, sigma: float = 0.8, min_size: int 
     return torch.from_numpy(seg.astype(np.int64)).to(img.device)
 
 
-def pool(values, segments, *, reduce: str = "mean") -> torch.Tensor:
+def pool(values: Tensor, segments: Tensor, *, reduce: str = "mean") -> torch.Tensor:
     """Average per-pixel values (features, probabilities) inside each superpixel.
 
     Parameters
@@ -401,7 +401,7 @@ def pool(values, segments, *, reduce: str = "mean") -> torch.Tensor:
     return out.T.contiguous()
 
 
-def paint(values, segments) -> torch.Tensor:
+def paint(values: Tensor, segments: Tensor) -> torch.Tensor:
     """Paint one value per superpixel back onto the pixels: the inverse of :func:`pool`.
 
     Parameters
@@ -427,7 +427,7 @@ def paint(values, segments) -> torch.Tensor:
     return v[..., seg]
 
 
-def find_boundaries(label, *, connectivity: int = 4, ignore_index: int | None = 255) -> Tensor:
+def find_boundaries(label: Tensor, *, connectivity: int = 4, ignore_index: int | None = 255) -> Tensor:
     """Pixels with a neighbour of another label (both sides are marked).
 
     Parameters
@@ -450,7 +450,7 @@ def find_boundaries(label, *, connectivity: int = 4, ignore_index: int | None = 
                             void="skip")
 
 
-def boundary_recall(segments, gt_label, tolerance: int = 2, *,
+def boundary_recall(segments: Tensor, gt_label: Tensor, tolerance: int = 2, *,
                     ignore_index: int | None = 255) -> float:
     """Fraction of ground-truth boundary pixels with a superpixel boundary nearby.
 
@@ -481,7 +481,7 @@ def boundary_recall(segments, gt_label, tolerance: int = 2, *,
     return float((gb & near).sum()) / n
 
 
-def undersegmentation_error(segments, gt_label, *, ignore_index: int | None = 255) -> float:
+def undersegmentation_error(segments: Tensor, gt_label: Tensor, *, ignore_index: int | None = 255) -> float:
     """Undersegmentation error of Neubert & Protzel (2012).
 
     .. math:: UE = \\frac{1}{N} \\sum_{G} \\sum_{S \\cap G \\neq \\emptyset}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from ._checks import (
     as_tensor,
@@ -69,7 +70,7 @@ def part_palette() -> np.ndarray:
     return pal
 
 
-def to_numpy_image(image) -> np.ndarray:
+def to_numpy_image(image: Tensor | np.ndarray) -> np.ndarray:
     """An (H, W, 3) NumPy image from an (H, W, 3) or (3, H, W) array or tensor.
 
     uint8 images (0..255) are returned as uint8, float images (0..1) as float. Anything else
@@ -105,7 +106,7 @@ def _palette_array(palette, needed: int) -> np.ndarray:
     return pal.astype(np.uint8)
 
 
-def colorize(label, palette: np.ndarray | None = None) -> np.ndarray:
+def colorize(label: Tensor | np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
     """Colour a label map: uint8 (H, W, 3). ``palette`` defaults to :func:`voc_palette`."""
     label = _label_array(label)
     return _palette_array(palette, int(label.max(initial=0)))[label]

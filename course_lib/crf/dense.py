@@ -244,7 +244,7 @@ def kl_divergence(crf: DenseCRF, Q: Tensor) -> float:
     return crf.kl_divergence(Q)
 
 
-def dense_crf(unary_or_probs: Tensor, image, *, sxy_gaussian=3.0, compat_gaussian: float = 3.0,
+def dense_crf(unary_or_probs: Tensor, image: Tensor, *, sxy_gaussian=3.0, compat_gaussian: float = 3.0,
               sxy_bilateral=80.0, srgb=13.0, compat_bilateral: float = 10.0,
               iterations: int = 5, method: str = "lattice", probabilities: bool = False,
               dtype: torch.dtype = torch.float32) -> Tensor:

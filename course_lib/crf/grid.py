@@ -194,7 +194,7 @@ def potts_pairwise(shape, w: float = 1.0, *, connectivity: int = 4, device=None,
     return _edge_mask(H, W, E, device).to(dtype) * (w * scale)[:, None, None]
 
 
-def contrast_weights(image, w: float = 1.0, *, connectivity: int = 4, beta: float | None = None,
+def contrast_weights(image: Tensor, w: float = 1.0, *, connectivity: int = 4, beta: float | None = None,
                      eps: float = 0.0) -> torch.Tensor:
     """Contrast-sensitive Potts weights: ``w * (exp(-||I_p - I_q||^2 / (2 beta)) + eps)``.
 

@@ -66,7 +66,7 @@ def _check_label_range(lab: Tensor, num_classes: int, ignore_index: int | None) 
     return lab
 
 
-def class_prior(label, num_classes: int, *, ignore_index: int = 255, alpha: float = 1.0) -> torch.Tensor:
+def class_prior(label: Tensor, num_classes: int, *, ignore_index: int = 255, alpha: float = 1.0) -> torch.Tensor:
     """Class frequencies of the labelled pixels, Laplace smoothed: ``p(c)``.
 
     Parameters
@@ -120,13 +120,13 @@ class ColorHistogramModel:
     def __repr__(self) -> str:
         return f"ColorHistogramModel(num_classes={self.num_classes}, bins={self.bins})"
 
-    def cells(self, image) -> torch.Tensor:
+    def cells(self, image: Tensor) -> torch.Tensor:
         """Histogram cell index of every pixel: Tensor[H, W] (int64)."""
         img = rgb_image(image)
         q = (img * self.bins).long().clamp_(0, self.bins - 1)  # (H, W, 3)
         return (q[..., 0] * self.bins + q[..., 1]) * self.bins + q[..., 2]
 
-    def log_likelihood(self, image) -> torch.Tensor:
+    def log_likelihood(self, image: Tensor) -> torch.Tensor:
         """``log p(colour | c)`` of every pixel: Tensor[C, H, W].
 
         The density is per histogram cell (a constant ``bins**3`` factor away
@@ -145,8 +145,8 @@ class ColorHistogramModel:
 
 
 def fit_color_histogram(
-    image,
-    label,
+    image: Tensor,
+    label: Tensor,
     num_classes: int,
     *,
     bins: int = 16,
@@ -233,7 +233,7 @@ class GaussianMixtureModel:
         cov = next((m.covariance_type for m in self.mixtures if m is not None), "?")
         return f"GaussianMixtureModel(num_classes={self.num_classes}, n_components={k}, covariance_type={cov!r})"
 
-    def log_likelihood(self, image) -> torch.Tensor:
+    def log_likelihood(self, image: Tensor) -> torch.Tensor:
         """``log p(colour | c)`` (a density on the RGB unit cube): Tensor[C, H, W].
 
         Evaluated on the CPU with scikit-learn; returned on ``image.device``.
@@ -256,8 +256,8 @@ class GaussianMixtureModel:
 
 
 def fit_gaussian_mixture(
-    image,
-    label,
+    image: Tensor,
+    label: Tensor,
     num_classes: int,
     *,
     n_components: int = 5,
