@@ -87,6 +87,14 @@ def test_patch_classifier_shapes():
     assert rows[-1].rf == net.patch_size and rows[-1].jump == net.stride
 
 
+def test_patch_classifier_slices_are_sequential():
+    net = PatchClassifier().eval()
+    body = net[:15]                                  # conv1_1 ... pool3
+    assert type(body) is nn.Sequential and list(dict(body.named_children()))[-1] == "pool3"
+    assert body(torch.rand(2, 3, 32, 32)).shape == (2, 64, 2, 2)
+    assert isinstance(net[-1], nn.Linear)
+
+
 @pytest.mark.parametrize("norm", [True, False])
 def test_conversion_exact_at_training_size(norm, device):
     net = _trained_like(norm=norm).to(device)

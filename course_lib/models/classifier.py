@@ -136,6 +136,12 @@ class PatchClassifier(nn.Sequential):
             raise TypeError(f"x must be a floating-point image batch, got {x.dtype}")
         return super().forward(x)
 
+    def __getitem__(self, idx):
+        # a slice is a plain nn.Sequential (nn.Sequential would call PatchClassifier(dict))
+        if isinstance(idx, slice):
+            return nn.Sequential(OrderedDict(list(self._modules.items())[idx]))
+        return super().__getitem__(idx)
+
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, channels={self.channels}, "
                 f"hidden={self.hidden}, patch_size={self.patch_size}")
