@@ -472,6 +472,18 @@ def potts_energy(labels, unary, w):
 def superpixel_vote(probs, segments):
     return cl.superpixels.paint(cl.superpixels.pool(probs, segments).argmax(0), segments)
 """,
+    "05-ex1-tests": """
+def bilateral_features(image, sxy, srgb):
+    H, W, _ = image.shape
+    return cl.crf.dense_crf_features(H, W, sxy=sxy, image=torch.as_tensor(np.asarray(image)), srgb=srgb)
+""",
+    "05-ex2-tests": """
+def kl_divergence(unary, Q, sxy, weight):
+    C, H, W = unary.shape
+    crf = cl.crf.DenseCRF(unary, np.zeros((H, W, 3), np.uint8), sxy_gaussian=sxy, compat_gaussian=weight,
+                          compat_bilateral=0, method="exact", dtype=torch.float64)
+    return crf.kl_divergence(Q)
+""",
 }
 
 
