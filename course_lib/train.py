@@ -99,9 +99,9 @@ class TrainConfig:
     crop_size: int = 96
     augment: bool = True
     scale: tuple = (0.75, 1.5)
-    steps: int = 300
+    steps: int = 480
     batch_size: int = 16
-    lr: float = 3e-3
+    lr: float = 4e-3
     weight_decay: float = 1e-4
     warmup: float = 0.05
     seed: int = 0
@@ -276,12 +276,16 @@ class _SyncBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training:
             return super().forward(x)
+        import warnings
+
         from torch.distributed.nn.functional import all_reduce
 
         C = x.shape[1]
         count = x.new_full((1,), x.numel() // C)
         stats = torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count])
-        stats = all_reduce(stats)
+        with warnings.catch_warnings():   # deprecated in favour of a private API; still exact
+            warnings.simplefilter("ignore", FutureWarning)
+            stats = all_reduce(stats)
         n = stats[-1]
         mean = stats[:C] / n
         var = (stats[C:2 * C] / n - mean * mean).clamp(min=0)
@@ -297,7 +301,8 @@ class _SyncBatchNorm2d(nn.BatchNorm2d):
 def _convert_sync_bn(module: nn.Module) -> nn.Module:
     if isinstance(module, nn.BatchNorm2d) and not isinstance(module, _SyncBatchNorm2d):
         new = _SyncBatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
-                               module.track_running_stats, device=module.weight.device)
+                               module.track_running_stats, device=module.weight.device,
+                               dtype=module.weight.dtype)
         new.load_state_dict(module.state_dict())
         return new
     for name, child in module.named_children():
@@ -401,6 +406,7 @@ def fit(net: nn.Module, dataset, *, steps: int, batch_size: int = 16, lr: float 
     eval_every = eval_every or max(1, steps // 5)
     device = torch.device(device) if device is not None else next(net.parameters()).device
     net.to(device)
+    dtype = next(net.parameters()).dtype        # float64 nets train on float64 images
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     net.to(memory_format=memory_format)
     model = net
@@ -436,7 +442,8 @@ def fit(net: nn.Module, dataset, *, steps: int, batch_size: int = 16, lr: float 
     net.train()
     for step in range(steps):
         images, labels = next(batches)
-        images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+        images = images.to(device, dtype=dtype, non_blocking=True).contiguous(
+            memory_format=memory_format)
         labels = labels.to(device, non_blocking=True)
         logits = model(images)
         valid = labels != VOC_VOID
@@ -447,7 +454,7 @@ def fit(net: nn.Module, dataset, *, steps: int, batch_size: int = 16, lr: float 
         # normalised by the *global* count: W processes' gradients average to one process's
         loss = loss_sum * world / n_valid.clamp(min=1).to(loss_sum.dtype)
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"the loss became {float(loss)} at step {step} (lr "
+            raise TrainingDiverged(f"the loss became {loss.item()} at step {step} (lr "
                                    f"{scheduler.get_last_lr()[0]:.3g}); lower lr, check the "
                                    "inputs for NaN, or the labels for values >= num_classes")
         optimizer.zero_grad(set_to_none=True)
@@ -458,17 +465,18 @@ def fit(net: nn.Module, dataset, *, steps: int, batch_size: int = 16, lr: float 
             pred = logits.argmax(1)
             t, p = labels[valid], pred[valid]
             cm += torch.bincount(t * K + p, minlength=K * K).view(K, K)
-            running[0] += float(loss) / world
+            running[0] += loss.item() / world
             running[1] += 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss) / world:.3f}")
+            bar.set_postfix(loss=f"{loss.item() / world:.3f}")
         if (step + 1) % eval_every == 0 or step + 1 == steps:
             seconds += time.perf_counter() - tic
-            _all_reduce_(running)
+            _all_reduce_(running)         # loss shares summed: the global loss per batch
             _all_reduce_(cm)
+            batches_seen = running[1] / world
             row = {"step": step + 1, "seconds": seconds,
-                   "loss": float(running[0] / running[1]) if running[1] else float("nan")}
+                   "loss": float(running[0] / batches_seen) if running[1] else float("nan")}
             row.update(_scores_from_cm(cm))
             if val is not None:
                 r = evaluate(net, val, num_classes=K, boundary=False, progress=False)
@@ -500,9 +508,9 @@ def predict(net: nn.Module, images: Tensor, *, batch_size: int = 32) -> Tensor:
     if not isinstance(images, Tensor) or images.ndim != 4:
         raise ValueError(f"images must be a (N, 3, H, W) tensor, got "
                          f"{tuple(getattr(images, 'shape', ()))}")
-    device = next(net.parameters()).device
+    p = next(net.parameters())
     net.eval()
-    out = [net(images[i:i + batch_size].to(device)).argmax(1).cpu()
+    out = [net(images[i:i + batch_size].to(p.device, p.dtype)).argmax(1).cpu()
            for i in range(0, images.shape[0], batch_size)]
     return torch.cat(out) if out else images.new_zeros((0, *images.shape[2:]), dtype=torch.long)
 
@@ -524,7 +532,7 @@ def evaluate(net: nn.Module, dataset, *, num_classes: int = 21, batch_size: int 
 
     if len(dataset) == 0:
         raise ValueError("dataset is empty: nothing to evaluate")
-    device = next(net.parameters()).device
+    p = next(net.parameters())
     was_training = net.training
     net.eval()
     meter = ConfusionMatrix(num_classes)
@@ -536,7 +544,7 @@ def evaluate(net: nn.Module, dataset, *, num_classes: int = 21, batch_size: int 
         indices = tqdm(indices, desc="evaluating", leave=False)
     for start in indices:
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-        images = torch.stack([im for im, _ in items]).to(device)
+        images = torch.stack([im for im, _ in items]).to(p.device, p.dtype)
         labels = torch.stack([lb for _, lb in items])
         pred = net(images).argmax(1).cpu()
         meter.update(pred, labels)
@@ -675,6 +683,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--out", default=None, help="checkpoint path (default: the model cache)")
     parser.add_argument("--evaluate", action="store_true", help="score on Pasture val after")
+    parser.add_argument("--float64", action="store_true",
+                        help="train in double precision (slow; for exactness checks)")
     args = parser.parse_args(argv)
     cfg = TrainConfig(model=args.model, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       train_scenes=args.train_scenes, image_size=args.image_size,
@@ -696,7 +706,7 @@ def main(argv=None) -> int:
     try:
         data = training_data(cfg, progress=rank == 0)
         torch.manual_seed(cfg.seed)
-        net = cfg.build_model().to(device)
+        net = cfg.build_model().to(device, torch.float64 if args.float64 else torch.float32)
         history = fit(net, data, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                       weight_decay=cfg.weight_decay, warmup=cfg.warmup, seed=cfg.seed,
                       num_classes=cfg.num_classes, device=device, progress=rank == 0)

@@ -51,7 +51,7 @@ def bilinear_upsampler(channels: int, factor: int = 2) -> nn.ConvTranspose2d:
     with torch.no_grad():
         layer.weight.zero_()
         idx = torch.arange(channels)
-        layer.weight[idx, idx] = kernel
+        layer.weight[idx, idx] = kernel.to(layer.weight.dtype)
     return layer
 
 
@@ -69,8 +69,10 @@ class FCN(nn.Module):
         The feature extractor (a new :class:`SmallVGG` by default).
     head_channels : int, default 128
         Width of ``fc6`` / ``fc7``.
-    dropout : float, default 0.1
-        Channel dropout after ``fc6`` and ``fc7`` (training only).
+    dropout : float, default 0.0
+        Channel dropout after ``fc6`` and ``fc7`` (training only). Off by default: with
+        a training budget of minutes the network underfits rather than overfits, and
+        random masks would make data-parallel training differ from one process.
 
     Shapes
     ------
@@ -81,7 +83,7 @@ class FCN(nn.Module):
 
     def __init__(self, num_classes: int = 21, skips=("pool4", "pool3"), *,
                  backbone: SmallVGG | None = None, head_channels: int = 128,
-                 dropout: float = 0.1):
+                 dropout: float = 0.0):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
