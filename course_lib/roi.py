@@ -82,6 +82,9 @@ _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _FLT_MAX = 3.4028234663852886e38  # torchvision's initial value of a RoIPool max
 # elements of one gathered block in roi_pool (bounds its peak memory)
 _POOL_BLOCK = 1 << 24
+# sizes beyond which a request is refused instead of exhausting memory
+_MAX_ELEMENTS = 1 << 32  # elements of a result
+_MAX_SLOTS = 1 << 16  # samples per bin and axis that can land on the map
 
 
 # --------------------------------------------------------------------------- checks
@@ -179,6 +182,13 @@ def _as_rois(boxes, input: Tensor) -> Tensor:
     return rois
 
 
+def _check_result_size(K: int, C: int, P: int, Q: int) -> None:
+    n = K * max(C, 1) * P * Q
+    if n > _MAX_ELEMENTS:
+        raise ValueError(f"output_size ({P}, {Q}) for {K} boxes and {C} channels gives a result of "
+                         f"{n} elements, expected at most {_MAX_ELEMENTS}")
+
+
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     # half types are computed in float32 (like torchvision's autocast path)
     return dtype if dtype in (torch.float32, torch.float64) else torch.float32
@@ -241,28 +251,31 @@ def _sample_positions(start: Tensor, length: Tensor, pooled: int, grid: Tensor,
 
 
 def _sample_window(start: Tensor, length: Tensor, pooled: int, grid: Tensor, size: int):
-    """First sample index and number of slots that cover every sample landing in [-1, size].
+    """Which samples to enumerate: ``first`` index, number of ``slots`` and ``collapsed`` rows.
 
     A bin of ``g`` samples spaced ``d = bin / g`` apart has at most
-    ``(size + 1) / d + 1`` samples in range; enumerating only those keeps huge
-    boxes cheap. The window is estimated in float64 with a margin of 2 samples;
-    the exact in-range test is done afterwards on the exact coordinates.
+    ``(size + 1) / d + 1`` samples in ``[-1, size]``; enumerating only those
+    keeps huge boxes cheap. The window is estimated in float64 with a margin of
+    2 samples; the exact in-range test is done afterwards on the exact
+    coordinates. A bin of size 0 (``aligned``, zero-size box, fixed
+    ``sampling_ratio``) has all its samples at one point: it is ``collapsed``
+    to its first sample, counted ``g`` times. With no box needing a window,
+    ``first = 0`` and ``slots`` is the largest grid.
     """
     G = int(grid.max()) if grid.numel() else 0
     bin_size = (length / pooled).double()  # (K,)
-    g = grid.double().clamp(min=1)
-    d = bin_size / g
-    need = torch.where(d > 0, torch.minimum(grid.double(), torch.ceil((size + 1) / d.clamp(min=1e-300)) + 6),
-                       grid.double())
+    d = bin_size / grid.double().clamp(min=1)
+    spread = torch.ceil((size + 1) / d.clamp(min=1e-300)) + 6
+    need = torch.where(d > 0, torch.minimum(grid.double(), spread), grid.double().clamp(max=1))
     slots = int(need.max()) if need.numel() else 0
     if slots >= G:
-        return 0, G
+        return 0, G, None
     p = torch.arange(pooled, device=start.device, dtype=torch.float64)
     base = start.double()[:, None] + p * bin_size[:, None]  # (K, P)
     est = torch.floor((-1.0 - base) / d[:, None].clamp(min=1e-300) - 0.5) - 2
     est = torch.where(d[:, None] > 0, est, torch.zeros_like(est))
     first = est.clamp(min=0, max=float(G)).long()
-    return first[..., None], slots
+    return first[..., None], slots, (d == 0) & (grid > 0)
 
 
 def _merge_taps(idx: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
@@ -292,12 +305,18 @@ def _axis_taps(start: Tensor, length: Tensor, pooled: int, size: int, sampling_r
     feature pixel ``(r, c)`` in bin ``(p, q)`` is ``wy[p, r] * wx[q, c]``.
     """
     grid = _grid(length, pooled, sampling_ratio)  # (K,)
-    first, slots = _sample_window(start, length, pooled, grid, size)
+    first, slots, collapsed = _sample_window(start, length, pooled, grid, size)
+    if slots > _MAX_SLOTS:  # only a huge sampling_ratio can do that (adaptive grids stay below 2H)
+        raise ValueError(f"sampling_ratio={sampling_ratio} puts up to {slots} samples per bin on a "
+                         f"map of size {size}, expected at most {_MAX_SLOTS}")
     pos, i = _sample_positions(start, length, pooled, grid, first, slots)  # (K, P, S)
     ok = (i < grid[:, None, None]) & (pos >= -1) & (pos <= size)  # the samples torchvision uses
     pos = torch.where(ok, pos, torch.zeros_like(pos))
     low, high, w_low, w_high = _bilinear_taps(pos, size)
-    scale = ok.to(pos.dtype) / grid.clamp(min=1).to(pos.dtype)[:, None, None]
+    scale = ok.to(pos.dtype) / grid.clamp(min=1).to(pos.dtype)[:, None, None]  # mean over the grid
+    if collapsed is not None:  # one sample standing for `grid` identical ones
+        one = collapsed[:, None, None] & (i == i[..., :1])
+        scale = torch.where(collapsed[:, None, None], ok.to(pos.dtype) * one, scale)
     idx = torch.cat([low, high], dim=-1)  # (K, P, 2S)
     w = torch.cat([w_low * scale, w_high * scale], dim=-1)
     return _merge_taps(idx, w)
@@ -466,6 +485,7 @@ def roi_align(
     rois = _as_rois(boxes, input)
     N, C, H, W = input.shape
     K = rois.shape[0]
+    _check_result_size(K, C, P, Q)
     dt = _compute_dtype(input.dtype)
     x = input.to(dt)
     crow, col, val = _roi_align_matrix(rois.to(dt), (N, H, W), (P, Q), scale, sampling_ratio, aligned)
@@ -677,6 +697,7 @@ def roi_pool(
     rois = _as_rois(boxes, input)
     N, C, H, W = input.shape
     K = rois.shape[0]
+    _check_result_size(K, C, P, Q)
     hs, he = _pool_edges(rois[:, 2], rois[:, 4], P, H, scale, input.dtype)  # (K, P)
     ws, we = _pool_edges(rois[:, 1], rois[:, 3], Q, W, scale, input.dtype)  # (K, Q)
     b = rois[:, 0].long()
@@ -754,6 +775,13 @@ def bilinear_sample(input_2d: Tensor, y: Tensor, x: Tensor) -> Tensor:
                             f"{getattr(t, 'dtype', type(t).__name__)}")
         if t.device != input_2d.device:
             raise ValueError(f"{name} must be on the device of input_2d ({input_2d.device}), got {t.device}")
+    try:
+        torch.broadcast_shapes(y.shape, x.shape)
+    except RuntimeError:
+        raise ValueError(f"y and x must have broadcastable shapes, got {tuple(y.shape)} and "
+                         f"{tuple(x.shape)}") from None
+    if not torch.isfinite(input_2d).all():
+        raise ValueError("input_2d must be finite, got NaN or infinite values")
     y, x = torch.broadcast_tensors(y, x)
     ok_y = (y >= -1) & (y <= H)
     ok_x = (x >= -1) & (x <= W)
@@ -819,9 +847,13 @@ def roi_align_sampling_points(box, output_size: int | tuple[int, int], spatial_s
     t = _one_box(box)
     rois = torch.cat([t.new_zeros(1), t])[None]  # (1, 5)
     x1, y1, w, h = _box_frame(rois, scale, aligned, t.dtype)
-    ys, _ = _sample_positions(y1, h, P, _grid(h, P, sampling_ratio))  # (1, P, gh)
-    xs, _ = _sample_positions(x1, w, Q, _grid(w, Q, sampling_ratio))  # (1, Q, gw)
-    gh, gw = ys.shape[-1], xs.shape[-1]
+    grid_h, grid_w = _grid(h, P, sampling_ratio), _grid(w, Q, sampling_ratio)
+    gh, gw = int(grid_h.clamp(min=0)), int(grid_w.clamp(min=0))
+    if P * Q * gh * gw > _MAX_ELEMENTS // 64:
+        raise ValueError(f"output_size ({P}, {Q}) and sampling_ratio={sampling_ratio} give "
+                         f"{P * Q * gh * gw} sample points, expected at most {_MAX_ELEMENTS // 64}")
+    ys, _ = _sample_positions(y1, h, P, grid_h)  # (1, P, gh)
+    xs, _ = _sample_positions(x1, w, Q, grid_w)  # (1, Q, gw)
     yy = ys[0][:, None, :, None].expand(P, Q, gh, gw)
     xx = xs[0][None, :, None, :].expand(P, Q, gh, gw)
     return torch.stack([yy, xx], dim=-1)
@@ -859,6 +891,7 @@ def roi_pool_bins(box, output_size: int | tuple[int, int], spatial_scale: float 
     H = W = None
     if feature_size is not None:
         H, W = _pair(feature_size, "feature_size")
+    _check_result_size(1, 1, P, Q)
     ys, ye = _pool_edges(t[1:2], t[3:4], P, H, scale, t.dtype)  # (1, P)
     xs, xe = _pool_edges(t[0:1], t[2:3], Q, W, scale, t.dtype)  # (1, Q)
     return torch.stack([xs[0][None, :].expand(P, Q), ys[0][:, None].expand(P, Q),

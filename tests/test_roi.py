@@ -122,6 +122,19 @@ def test_roi_align_huge_boxes_use_a_window_of_samples(device):
         torch.testing.assert_close(gout, gref, rtol=1e-9, atol=1e-9)
 
 
+def test_roi_align_zero_size_boxes_with_many_samples(device):
+    # aligned zero-size boxes put all samples of a bin on one point; with a huge
+    # sampling_ratio on another box the window path is taken, which keeps one of them
+    x = torch.randn(2, 3, 6, 7, dtype=torch.float64, device=device)
+    boxes = torch.tensor([[0, 2.0, 2, 2, 2], [1, 1.0, 1, 5, 1], [0, 3.0, 3, 3, 4.5],
+                          [1, 1.0, 1, 900, 800]], dtype=torch.float64, device=device)
+    for sampling_ratio in (1, 3, 300):
+        ref, gref = grads(tvo.roi_align, x, boxes, (2, 3), 1.0, sampling_ratio, True)
+        out, gout = grads(roi.roi_align, x, boxes, (2, 3), 1.0, sampling_ratio, True)
+        assert max_diff(out, ref) <= 1e-10
+        torch.testing.assert_close(gout, gref, rtol=1e-9, atol=1e-9)
+
+
 def test_roi_align_known_answer():
     # value = 4 * row + col, linear, so bilinear samples reproduce the sample position
     x = torch.arange(16.0, dtype=torch.float64).reshape(1, 1, 4, 4)
@@ -430,6 +443,19 @@ def test_bad_roi_align_options(kwargs, error, match):
         roi.roi_align(_x(), _boxes(), 2, **kwargs)
 
 
+@pytest.mark.parametrize("fn", [roi.roi_align, roi.roi_pool])
+def test_absurd_output_size_is_refused(fn):
+    with pytest.raises(ValueError, match=r"output_size \(1000000000000, 1000000000000\).*elements"):
+        fn(_x(), _boxes(), 10**12)
+
+
+def test_absurd_sampling_ratio_is_refused():
+    with pytest.raises(ValueError, match=r"sampling_ratio=1000000000000 puts up to"):
+        roi.roi_align(_x(), _boxes(), 2, sampling_ratio=10**12)
+    with pytest.raises(ValueError, match=r"sampling_ratio=1000000 give"):
+        roi.roi_align_sampling_points([0.0, 0.0, 5.0, 5.0], 2, sampling_ratio=10**6)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("fn", [roi.roi_align, roi.roi_pool])
@@ -449,6 +475,10 @@ def test_boxes_on_another_device(fn):
      TypeError, r"y must be a floating point Tensor"),
     (lambda: roi.bilinear_sample(torch.zeros(2, 2), torch.zeros(1), [0.0]), TypeError,
      r"x must be a floating point Tensor"),
+    (lambda: roi.bilinear_sample(torch.zeros(2, 2), torch.zeros(3), torch.zeros(4)), ValueError,
+     r"y and x must have broadcastable shapes, got \(3,\) and \(4,\)"),
+    (lambda: roi.bilinear_sample(torch.tensor([[0.0, float("nan")]]), torch.zeros(1), torch.zeros(1)),
+     ValueError, r"input_2d must be finite"),
     (lambda: roi.roi_align_sampling_points([1.0, 2.0, 3.0], 2), ValueError,
      r"box must have 4 coordinates"),
     (lambda: roi.roi_align_sampling_points([3.0, 2.0, 1.0, 4.0], 2), ValueError,
