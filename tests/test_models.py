@@ -155,3 +155,45 @@ def test_match_size_refuses_maps_that_do_not_belong_together():
 def test_build_rejects_unknown_model():
     with pytest.raises(ValueError, match="unknown model 'fcn4s'"):
         models.build("fcn4s")
+
+
+# --------------------------------------------------------------------------- pretrained path
+def test_vgg16_backbone_loads_a_local_state_dict_and_never_downloads(tmp_path, monkeypatch):
+    import torchvision
+
+    from course_lib.models import VGG16Backbone
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    torch.manual_seed(1)
+    reference = torchvision.models.vgg16(weights=None)
+    path = tmp_path / "vgg16.pth"
+    torch.save(reference.state_dict(), path)
+    net = FCN(21, ("pool4", "pool3"), backbone="vgg16", pretrained=path, head_channels=16)
+    loaded = dict(net.backbone.stages.named_parameters())
+    torch.testing.assert_close(loaded["0.0.weight"], reference.features[0].weight)
+    torch.testing.assert_close(loaded["4.4.bias"], reference.features[28].bias)
+    out = net(torch.rand(1, 3, 64, 64))
+    assert out.shape == (1, 21, 64, 64)
+    assert net.backbone.strides["pool5"] == 32
+
+
+def test_pretrained_true_without_a_local_copy_says_where_and_does_not_download(tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        FCN(21, (), backbone="vgg16", pretrained=True)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        FCN(21, (), backbone="vgg16", pretrained=tmp_path / "nothing.pth")
+    with pytest.raises(ValueError, match="only for backbone='vgg16'"):
+        FCN(21, (), pretrained=True)
+
+
+def test_pretrained_file_of_another_network_is_refused(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"features.0.weight": torch.zeros(3)}, path)
+    with pytest.raises(ValueError, match="does not hold VGG-16 features"):
+        FCN(21, (), backbone="vgg16", pretrained=path)

@@ -6,7 +6,8 @@ Submodules load lazily: ``cl.data.pasture``, ``cl.data.formats``, ``cl.data.data
 
 import importlib
 
-__all__ = ["classes", "pasture", "formats", "datasets", "samples", "export", "manifest"]
+__all__ = ["classes", "pasture", "formats", "datasets", "samples", "export", "manifest", "augment",
+           "rendered"]
 
 
 def __getattr__(name):

@@ -65,8 +65,12 @@ class FCN(nn.Module):
     skips : sequence of str, default ("pool4", "pool3")
         Pool layers fused, coarsest first: ``()`` is FCN-32s, ``("pool4",)`` FCN-16s,
         ``("pool4", "pool3")`` FCN-8s; ``("pool4", "pool3", "pool2")`` goes on to stride 4.
-    backbone : SmallVGG, optional
-        The feature extractor (a new :class:`SmallVGG` by default).
+    backbone : SmallVGG, "small", "vgg16" or a module, optional
+        The feature extractor: a new :class:`SmallVGG` by default; ``"vgg16"`` is
+        torchvision's VGG-16 (:class:`~course_lib.models.pretrained.VGG16Backbone`).
+    pretrained : bool or path, optional
+        With ``backbone="vgg16"``: start from ImageNet weights already on disk (never
+        downloaded); see :mod:`course_lib.models.pretrained`.
     head_channels : int, default 128
         Width of ``fc6`` / ``fc7``.
     dropout : float, default 0.0
@@ -82,8 +86,8 @@ class FCN(nn.Module):
     """
 
     def __init__(self, num_classes: int = 21, skips=("pool4", "pool3"), *,
-                 backbone: SmallVGG | None = None, head_channels: int = 128,
-                 dropout: float = 0.0):
+                 backbone: SmallVGG | str | None = None, head_channels: int = 128,
+                 dropout: float = 0.0, pretrained=None):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
@@ -93,10 +97,18 @@ class FCN(nn.Module):
         expected = STAGE_NAMES[-2::-1]                # pool4, pool3, pool2, pool1
         if skips != expected[:len(skips)]:
             raise ValueError(f"skips must be a prefix of {expected} (coarsest first), got {skips}")
-        if backbone is None:
+        if backbone is None or backbone == "small":
+            if pretrained:
+                raise ValueError("pretrained weights exist only for backbone='vgg16'")
             backbone = SmallVGG()
-        if not isinstance(backbone, SmallVGG):
-            raise TypeError(f"backbone must be a SmallVGG, got {type(backbone).__name__}")
+        elif backbone == "vgg16":
+            from .pretrained import VGG16Backbone
+
+            backbone = VGG16Backbone(pretrained)
+        if not (isinstance(backbone, nn.Module) and hasattr(backbone, "out_channels")
+                and hasattr(backbone, "strides")):
+            raise TypeError("backbone must be 'small', 'vgg16', a SmallVGG or a module with "
+                            f"out_channels and strides, got {type(backbone).__name__}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.num_classes, self.skips = num_classes, skips
