@@ -173,9 +173,9 @@ def test_vgg16_backbone_loads_a_local_state_dict_and_never_downloads(tmp_path, m
     path = tmp_path / "vgg16.pth"
     torch.save(reference.state_dict(), path)
     net = FCN(21, ("pool4", "pool3"), backbone="vgg16", pretrained=path, head_channels=16)
-    loaded = dict(net.backbone.stages.named_parameters())
-    torch.testing.assert_close(loaded["0.0.weight"], reference.features[0].weight)
-    torch.testing.assert_close(loaded["4.4.bias"], reference.features[28].bias)
+    stages = net.backbone.stages
+    torch.testing.assert_close(stages[0][0].weight, reference.features[0].weight)   # conv1_1
+    torch.testing.assert_close(stages[-1][-3].bias, reference.features[28].bias)    # conv5_3
     out = net(torch.rand(1, 3, 64, 64))
     assert out.shape == (1, 21, 64, 64)
     assert net.backbone.strides["pool5"] == 32
