@@ -155,7 +155,8 @@ def quick_config(model: str = "fcn32s", **overrides) -> TrainConfig:
     s = _config.settings()
     base = dict(model=model, image_size=s.image_size)
     if s.profile == "full":
-        base.update(train_scenes=s.train_images, steps=s.train_steps, batch_size=16)
+        base.update(train_scenes=s.train_images, steps=s.train_steps, batch_size=16,
+                    crop_size=min(256, s.image_size))
     base.update(overrides)
     return TrainConfig(**base)
 
@@ -678,6 +679,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--train-scenes", type=int, default=defaults.train_scenes)
     parser.add_argument("--image-size", type=int, default=defaults.image_size)
+    parser.add_argument("--crop-size", type=int, default=defaults.crop_size)
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
@@ -688,6 +690,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cfg = TrainConfig(model=args.model, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       train_scenes=args.train_scenes, image_size=args.image_size,
+                      crop_size=args.crop_size,
                       augment=not args.no_augment, seed=args.seed)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
