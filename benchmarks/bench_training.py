@@ -80,7 +80,7 @@ def main():
           f"{torch.get_num_threads()}")
     if args.speedups:
         cfg = train.quick_config(args.models[0])
-        speedups(args.models[0], cfg.batch_size, cfg.image_size)
+        speedups(args.models[0], cfg.batch_size, cfg.crop_size)
     val = train.validation_data()
     print(f"\n{'model':<8s}{'steps':>7s}{'batch':>7s}{'seconds':>9s}{'steps/s':>9s}"
           f"{'pix acc':>9s}{'mIoU':>7s}{'bnd F':>7s}")
