@@ -82,14 +82,14 @@ def test_upsample_to_keeps_cells_on_their_pixels():
     assert 4 <= peak[0] < 8 and 8 <= peak[1] < 12
 
 
-@pytest.mark.parametrize("name, target", [("fcn32s", 0.8), ("fcn8s", 0.9)])
-def test_each_model_overfits_one_image(name, target):
-    """Sanity: 60 steps on one 64 px Pasture scene drive the loss down and the pixel accuracy
-    up (FCN-32s's 2 x 2 score map cannot draw the legs, hence its lower bar)."""
+@pytest.mark.parametrize("name, loss_ratio, target", [("fcn32s", 0.2, 0.8), ("fcn8s", 0.1, 0.9)])
+def test_each_model_overfits_one_image(name, loss_ratio, target):
+    """Sanity: 60 steps on one 128 px Pasture scene drive the loss down and the pixel accuracy
+    up (FCN-32s's 4 x 4 score map cannot draw the legs: its loss levels off higher)."""
     from course_lib.data import pasture
 
     torch.manual_seed(0)
-    scene = pasture.render_scene(3, 64)
+    scene = pasture.render_scene(3, 128)
     x = torch.from_numpy(scene.image).permute(2, 0, 1)[None].float() / 255
     y = torch.from_numpy(scene.label)[None]
     net = models.build(name, 21, backbone=SmallVGG((8, 16, 16, 32, 32), (1, 1, 1, 1, 1)),
@@ -101,10 +101,10 @@ def test_each_model_overfits_one_image(name, target):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     acc = float((net(x).argmax(1) == y).double().mean())
     background = float((y == 0).double().mean())
-    assert losses[-1] < 0.1 * losses[0], losses[::10]
+    assert losses[-1] < loss_ratio * losses[0], losses[::10]
     assert acc > max(target, background), f"{name} reached only {acc:.3f} on its training image"
 
 
@@ -161,7 +161,6 @@ def test_build_rejects_unknown_model():
 def test_vgg16_backbone_loads_a_local_state_dict_and_never_downloads(tmp_path, monkeypatch):
     import torchvision
 
-    from course_lib.models import VGG16Backbone
 
     def no_download(*args, **kwargs):
         raise AssertionError("tried to download")

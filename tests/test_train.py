@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ import torch
 from course_lib import train
 from course_lib.data.rendered import PastureSegmentation
 from course_lib.models import FCN, SmallVGG
+
 
 def _tiny_net(num_classes=21):
     return FCN(num_classes, ("pool4",), backbone=SmallVGG((4, 8, 8, 8, 8), (1, 1, 1, 1, 1)),

@@ -17,7 +17,6 @@ data-parallel training equal to single-process training, see :mod:`course_lib.tr
 from __future__ import annotations
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -11,7 +11,6 @@ takes its features from :class:`SmallVGG`'s dictionary of stage outputs.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 __all__ = ["SmallVGG", "conv_block", "STAGE_NAMES"]
