@@ -17,7 +17,6 @@ from .backbone import STAGE_NAMES, SmallVGG, conv_block
 from .classifier import PatchClassifier, linear_to_conv, to_fully_convolutional
 from .fcn import FCN, bilinear_upsampler, fcn8s, fcn16s, fcn32s
 from .fusion import match_size, upsample_to
-from .pretrained import VGG16Backbone, cached_vgg16_weights
 from .hypercolumn import (
     GridClassifier,
     HypercolumnNet,
@@ -26,6 +25,7 @@ from .hypercolumn import (
     hypercolumn,
     hypercolumn_features,
 )
+from .pretrained import VGG16Backbone, cached_vgg16_weights
 from .receptive_field import (
     ReceptiveField,
     receptive_field_box,
