@@ -242,7 +242,7 @@ def test_overfits_one_image(hidden):
     scene = pasture.render_scene(3, 64)
     x = torch.from_numpy(scene.image).permute(2, 0, 1)[None].float() / 255
     y = torch.from_numpy(scene.label)[None]
-    net = HypercolumnNet(21, grid=5, hidden=hidden, dropout=0.0,
+    net = HypercolumnNet(21, grid=5, hidden=hidden,
                          backbone=SmallVGG((8, 16, 16, 32, 32), (1, 1, 1, 1, 1)))
     opt = torch.optim.Adam(net.parameters(), 1e-2)
     losses = []
@@ -327,3 +327,17 @@ def test_combine_grid_rejects_mismatched_shapes():
         combine_grid(torch.rand(1, 4, 3, 3), grid_weights((3, 3), 2))
     with pytest.raises(ValueError, match="weights must have shape"):
         combine_grid(torch.rand(1, 4, 2, 3, 3), grid_weights((3, 3), 3))
+
+
+def test_rejects_bad_backbone():
+    with pytest.raises(TypeError, match="backbone must be 'small', 'vgg16', a SmallVGG or a module"):
+        HypercolumnNet(21, backbone=torch.nn.Conv2d(3, 3, 1))
+    with pytest.raises(ValueError, match="pretrained weights exist only for backbone='vgg16'"):
+        HypercolumnNet(21, backbone="small", pretrained=True)
+
+
+def test_accepts_any_backbone_with_strides_and_out_channels():
+    net = HypercolumnNet(3, ("pool3", "pool4"), grid=2, backbone="vgg16").eval()
+    assert net.output_stride == 8
+    with torch.no_grad():
+        assert net(torch.rand(1, 3, 64, 72)).shape == (1, 3, 64, 72)

@@ -20,9 +20,17 @@ linear classifier are both linear maps (upsampling mixes positions, the classifi
 channels), so they commute: classify each layer's features at the layer's own resolution
 (a 1x1 convolution with its share of the classifier's weights), upsample the much thinner
 score maps, and sum them. That is what :class:`HypercolumnNet` computes; the result equals a
-linear classifier on the explicit hypercolumns (``tests/test_hypercolumn.py`` checks it in
-float64). With ``hidden`` set, a ReLU and a second 1x1 layer follow the sum: the commutation
-then holds for the first (linear) layer only, which is all the saving needs.
+linear layer on the explicit hypercolumns (``tests/test_hypercolumn.py`` checks it in
+float64).
+
+**A grid needs few score maps.** Classifying first upsamples ``G**2 K`` score maps (525 for a
+5x5 grid and 21 classes), which only saves work when that is less than the hypercolumn's
+channels. :class:`HypercolumnNet` therefore uses, by default, a classifier with one hidden
+layer: its first layer (64 units) is linear and is moved before the upsampling; batch norm
+and a ReLU follow at the output resolution (they do not commute with upsampling); then the
+grid of linear classifiers, :class:`GridClassifier`, whose interpolated outputs are computed
+as one classifier per position with interpolated weights (equal, by linearity), so the
+``G**2 K`` score maps are never formed. ``hidden=None`` gives the purely linear version.
 """
 
 from __future__ import annotations
@@ -376,15 +384,21 @@ class HypercolumnNet(nn.Module):
         Backbone outputs that make up the hypercolumn.
     grid : int, default 5
         Classifiers per side (the paper's 5); ``1`` is a single classifier everywhere.
-    backbone : SmallVGG, optional
-        The feature extractor (a new :class:`SmallVGG` by default).
+    backbone : SmallVGG, "small", "vgg16" or a module, optional
+        The feature extractor: a new :class:`SmallVGG` by default; ``"vgg16"`` is
+        torchvision's VGG-16 (:class:`~course_lib.models.pretrained.VGG16Backbone`); any
+        module returning a dict of feature maps, with ``strides`` and ``out_channels``.
+    pretrained : bool or path, optional
+        With ``backbone="vgg16"``: start from ImageNet weights already on disk (never
+        downloaded); see :mod:`course_lib.models.pretrained`.
     output_stride : int, optional
         Resolution at which the hypercolumn is classified and the grid interpolated (default:
         the finest chosen layer's stride, 4 for pool2); must divide every layer's stride.
     hidden : int or None, default 64
         Hidden units of a non-linear classifier (see above); ``None`` for a linear one.
-    dropout : float, default 0.1
-        Channel dropout on each layer's features (training only).
+    dropout : float, default 0.0
+        Channel dropout on each layer's features (training only; off by default, like
+        FCN's: a training budget of minutes underfits rather than overfits).
 
     Shapes
     ------
@@ -407,20 +421,29 @@ class HypercolumnNet(nn.Module):
     """
 
     def __init__(self, num_classes: int = 21, layers=("pool2", "pool3", "pool4", "pool5"),
-                 grid: int = 5, *, backbone: SmallVGG | None = None,
+                 grid: int = 5, *, backbone: SmallVGG | str | nn.Module | None = None,
                  output_stride: int | None = None, hidden: int | None = 64,
-                 dropout: float = 0.1):
+                 dropout: float = 0.0, pretrained=None):
         super().__init__()
         num_classes = check_int(num_classes, "num_classes", low=1)
         layers = _check_layers(layers)
         grid = _check_grid(grid)
-        if backbone is None:
+        if backbone is None or (isinstance(backbone, str) and backbone == "small"):
+            if pretrained:
+                raise ValueError("pretrained weights exist only for backbone='vgg16'")
             backbone = SmallVGG()
-        if not isinstance(backbone, SmallVGG):
-            raise TypeError(f"backbone must be a SmallVGG, got {type(backbone).__name__}")
+        elif isinstance(backbone, str) and backbone == "vgg16":
+            from .pretrained import VGG16Backbone
+
+            backbone = VGG16Backbone(pretrained)
+        if not (isinstance(backbone, nn.Module) and hasattr(backbone, "out_channels")
+                and hasattr(backbone, "strides")):
+            raise TypeError("backbone must be 'small', 'vgg16', a SmallVGG or a module with "
+                            f"out_channels and strides, got {_got(backbone)}")
         for name in layers:
             if name not in backbone.strides:
-                raise ValueError(f"layers must be backbone outputs {STAGE_NAMES}, got {name!r}")
+                raise ValueError(f"layers must be backbone outputs {tuple(backbone.strides)}, "
+                                 f"got {name!r}")
         finest = min(backbone.strides[name] for name in layers)
         if output_stride is None:
             output_stride = finest
@@ -470,7 +493,7 @@ class HypercolumnNet(nn.Module):
         return f"Hypercolumn-{self.grid}x{self.grid}"
 
     def _check_input(self, x) -> None:
-        c = self.backbone.in_channels
+        c = getattr(self.backbone, "in_channels", 3)
         if not isinstance(x, Tensor):
             raise TypeError(f"x must be a torch.Tensor, got {_got(x)}")
         if x.ndim != 4 or x.shape[1] != c:
