@@ -4,7 +4,7 @@
 ``SmallVGG``           five conv stages with 2x2 pooling (strides 2 ... 32)
 ``FCN``                FCN-32s / 16s / 8s (``fcn32s``, ``fcn16s``, ``fcn8s``)
 ``match_size``, ...    the fusion bookkeeping shared by skip layers and hypercolumns
-``HypercolumnNet``     hypercolumns with a KxK grid of classifiers (``hypercolumn``)
+``HypercolumnNet``     hypercolumns with a KxK grid of classifiers (``"hypercolumn"``)
 =====================  ==========================================================
 
 :func:`build` makes a model from its registry name, which is how
@@ -22,8 +22,8 @@ from .hypercolumn import (
     HypercolumnNet,
     combine_grid,
     grid_weights,
-    hypercolumn,
     hypercolumn_features,
+    hypercolumn_net,
 )
 from .pretrained import VGG16Backbone, cached_vgg16_weights
 from .receptive_field import (
@@ -41,12 +41,12 @@ __all__ = ["SmallVGG", "conv_block", "STAGE_NAMES", "FCN", "fcn32s", "fcn16s", "
 __all__ += ["PatchClassifier", "linear_to_conv", "to_fully_convolutional", "ReceptiveField",
             "receptive_fields", "receptive_field_box", "receptive_field_table"]
 # notebook 09: hypercolumns and the grid of classifiers
-__all__ += ["HypercolumnNet", "GridClassifier", "hypercolumn", "hypercolumn_features",
+__all__ += ["HypercolumnNet", "GridClassifier", "hypercolumn_net", "hypercolumn_features",
             "grid_weights", "combine_grid"]
 
 #: name -> constructor ``(num_classes, **kwargs) -> nn.Module``
 REGISTRY = {"fcn32s": fcn32s, "fcn16s": fcn16s, "fcn8s": fcn8s}
-REGISTRY["hypercolumn"] = hypercolumn
+REGISTRY["hypercolumn"] = hypercolumn_net
 
 
 def build(name: str, num_classes: int = 21, **kwargs):

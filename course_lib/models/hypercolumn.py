@@ -44,7 +44,7 @@ from .._checks import _got, check_int
 from .backbone import STAGE_NAMES, SmallVGG
 from .fusion import upsample_to
 
-__all__ = ["HypercolumnNet", "GridClassifier", "hypercolumn", "hypercolumn_features",
+__all__ = ["HypercolumnNet", "GridClassifier", "hypercolumn_net", "hypercolumn_features",
            "grid_weights", "combine_grid", "DEFAULT_STRIDES"]
 
 #: Strides of :class:`SmallVGG`'s outputs: pool1 2, pool2 4, ..., pool5 32.
@@ -547,6 +547,8 @@ class HypercolumnNet(nn.Module):
                 f"output_stride={self.output_stride}, hidden={self.hidden}")
 
 
-def hypercolumn(num_classes: int = 21, **kwargs) -> HypercolumnNet:
-    """The registry constructor: :class:`HypercolumnNet` (pool2..pool5, a 5x5 grid)."""
+def hypercolumn_net(num_classes: int = 21, **kwargs) -> HypercolumnNet:
+    """The registry constructor of ``"hypercolumn"``: :class:`HypercolumnNet` (pool2 ...
+    pool5, a 5x5 grid, 64 hidden units). (Not named ``hypercolumn``, which would hide the
+    module ``course_lib.models.hypercolumn``.)"""
     return HypercolumnNet(num_classes, **kwargs)
