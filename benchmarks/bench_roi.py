@@ -21,18 +21,14 @@ import torchvision.ops as tvo
 from course_lib import roi
 
 
-def best_time(fn, repeats, sync=None):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        if sync is not None:
-            sync()
-        t = time.perf_counter()
-        fn()
-        if sync is not None:
-            sync()
-        times.append(time.perf_counter() - t)
-    return min(times)
+def timed(fn, sync=None):
+    if sync is not None:
+        sync()
+    t = time.perf_counter()
+    fn()
+    if sync is not None:
+        sync()
+    return time.perf_counter() - t
 
 
 def make_boxes(n_rois, n_images, image_size, generator):
@@ -45,25 +41,28 @@ def make_boxes(n_rois, n_images, image_size, generator):
     return torch.cat([idx, lo, hi], dim=1)
 
 
-def time_op(fn, x, boxes, grad, repeats, sync):
-    """Best forward time and best backward time (backward alone) of ``fn(x, boxes)``."""
+def time_pair(fns, x, boxes, grad, repeats, sync):
+    """Best forward and best backward time of each ``fn(x, boxes)`` in ``fns``.
+
+    The implementations take turns in every round, so that a busy moment of
+    the machine (shared with others) hits them alike. The backward time is
+    that of ``out.backward(grad)`` alone.
+    """
     xd = x.detach()
-    t_fwd = best_time(lambda: fn(xd, boxes), repeats, sync)
 
-    def backward_only():
-        xg = x.detach().requires_grad_()
-        out = fn(xg, boxes)
-        if sync is not None:
-            sync()
-        t = time.perf_counter()
-        out.backward(grad)
-        if sync is not None:
-            sync()
-        return time.perf_counter() - t
+    def backward_only(fn):
+        out = fn(x.detach().requires_grad_(), boxes)
+        return timed(lambda: out.backward(grad), sync)
 
-    backward_only()  # warm-up
-    t_bwd = min(backward_only() for _ in range(repeats))
-    return t_fwd, t_bwd
+    fwd = [[] for _ in fns]
+    bwd = [[] for _ in fns]
+    for r in range(repeats + 1):  # round 0 is the warm-up
+        for i, fn in enumerate(fns):
+            tf, tb = timed(lambda f=fn: f(xd, boxes), sync), backward_only(fn)
+            if r:
+                fwd[i].append(tf)
+                bwd[i].append(tb)
+    return [(min(f), min(b)) for f, b in zip(fwd, bwd)]
 
 
 def main():
@@ -106,8 +105,7 @@ def main():
             out_ref = ref_fn(x, boxes)
             grad = torch.randn(out_ref.shape, generator=g).to(dev)
             diff = (our_fn(x, boxes) - out_ref).abs().max().item()
-            t_ref = time_op(ref_fn, x, boxes, grad, args.repeats, sync)
-            t_our = time_op(our_fn, x, boxes, grad, args.repeats, sync)
+            t_ref, t_our = time_pair([ref_fn, our_fn], x, boxes, grad, args.repeats, sync)
             for impl, (tf, tb) in (("torchvision", t_ref), ("course_lib", t_our)):
                 print(f"{op_name:<32}{dev_name:<8}{impl:<16}{1e3 * tf:>12.1f}{1e3 * tb:>13.1f}"
                       f"{tf / t_ref[0]:>11.2f}{tb / t_ref[1]:>11.2f}"

@@ -324,30 +324,37 @@ def _axis_taps(start: Tensor, length: Tensor, pooled: int, size: int, sampling_r
 
 def _roi_align_matrix(rois: Tensor, shape: tuple[int, int, int], pooled: tuple[int, int],
                       spatial_scale: float, sampling_ratio: int, aligned: bool):
-    """The CSR matrix ``S`` (K*ph*pw, N*H*W) of RoIAlign: ``crow, col, val``."""
+    """The CSR matrix ``S`` (ph*pw*K, N*H*W) of RoIAlign: ``crow, col, val``.
+
+    Row ``(p * pw + q) * K + k`` holds the weights of bin ``(p, q)`` of box ``k``.
+    """
     N, H, W = shape
     P, Q = pooled
     x1, y1, w, h = _box_frame(rois, spatial_scale, aligned, rois.dtype)
     iy, wy = _axis_taps(y1, h, P, H, sampling_ratio)  # (K, P, Ly)
     ix, wx = _axis_taps(x1, w, Q, W, sampling_ratio)  # (K, Q, Lx)
     b = rois[:, 0].long()
-    Ly, Lx = iy.shape[2], ix.shape[2]
-    # the non-zero taps of bin (k, p, q) are the first ny[k, p] x nx[k, q] of the
-    # (Ly, Lx) tile; enumerate exactly those, without materialising the tiles
-    ny, nx = (wy != 0).sum(-1), (wx != 0).sum(-1)  # (K, P), (K, Q)
-    counts = (ny[:, :, None] * nx[:, None, :]).reshape(-1)  # (K*P*Q,)
-    crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-    bin_id = _row_ids(crow)  # (nnz,)
-    e = torch.arange(bin_id.numel(), device=b.device) - crow[bin_id]  # tap number in its bin
-    kp, q = bin_id.div(Q, rounding_mode="floor"), bin_id % Q  # kp = k * P + p
-    kq = kp.div(P, rounding_mode="floor") * Q + q
-    n_x = nx.reshape(-1)[kq]
-    jy = e.div(n_x, rounding_mode="floor")
-    fy, fx = kp * Ly + jy, kq * Lx + (e - jy * n_x)
-    row_start = ((b[:, None, None] * H + iy) * W).reshape(-1)  # flat index of (b, iy, 0)
-    col = row_start[fy] + ix.reshape(-1)[fx]
-    val = wy.reshape(-1)[fy] * wx.reshape(-1)[fx]
-    return crow, col, val
+    K, Ly, Lx = b.numel(), iy.shape[2], ix.shape[2]
+    # int32 indices halve the memory traffic; embedding_bag takes either
+    small = N * H * W < 2**31 and K * P * Q * Ly * Lx < 2**31
+    itype = torch.int32 if small else torch.long
+    # the (Ly, Lx) tile of taps of each bin, bins in (p, q, k) order (see _RoIAlignFunction);
+    # zero weights are padding
+    # (contiguous, so that the broadcast tiles below are laid out in that order too)
+    iy, wy = iy.transpose(0, 1).contiguous(), wy.transpose(0, 1).contiguous()  # (P, K, Ly)
+    ix, wx = ix.transpose(0, 1).contiguous(), wx.transpose(0, 1).contiguous()  # (Q, K, Lx)
+    row_start = ((b[:, None] * H + iy) * W).to(itype)  # (P, K, Ly): flat index of (b, iy, 0)
+    col = row_start[:, None, :, :, None] + ix.to(itype)[None, :, :, None, :]  # (P, Q, K, Ly, Lx)
+    val = wy[:, None, :, :, None] * wx[None, :, :, None, :]
+    # taps are compacted to the front, so bin (p, q, k) keeps ny[p, k] * nx[q, k] of them
+    # (the mask comes from the factors: a product may underflow to 0, the count must not change)
+    nz_y, nz_x = wy != 0, wx != 0
+    keep = nz_y[:, None, :, :, None] & nz_x[None, :, :, None, :]
+    ny, nx = nz_y.sum(-1), nz_x.sum(-1)  # (P, K), (Q, K)
+    counts = (ny[:, None, :] * nx[None, :, :]).reshape(-1).to(itype)  # (P*Q*K,)
+    crow = torch.cat([counts.new_zeros(1), counts.cumsum(0, dtype=itype)])
+    taps = keep.view(-1).nonzero().squeeze(1)
+    return crow, col.view(-1).index_select(0, taps), val.view(-1).index_select(0, taps)
 
 
 def _row_ids(crow: Tensor) -> Tensor:
@@ -358,8 +365,9 @@ def _row_ids(crow: Tensor) -> Tensor:
     and empty rows simply add twice at the same place.
     """
     nnz = int(crow[-1])
+    starts = crow[1:-1].long()
     marks = torch.zeros(nnz + 1, dtype=torch.long, device=crow.device)
-    marks.scatter_add_(0, crow[1:-1], torch.ones_like(crow[1:-1]))
+    marks.scatter_add_(0, starts, torch.ones_like(starts))
     return marks[:nnz].cumsum(0)
 
 
@@ -376,10 +384,10 @@ def _weighted_bags(crow: Tensor, col: Tensor, val: Tensor, dense: Tensor) -> Ten
 
 def _csr_transpose(crow: Tensor, col: Tensor, val: Tensor, n_cols: int):
     """CSR of ``S^T`` from the CSR of ``S`` (a stable counting sort by column)."""
-    row = _row_ids(crow)
+    row = _row_ids(crow).to(crow.dtype)
     order = col.argsort(stable=True)
     counts = torch.bincount(col, minlength=n_cols)
-    crow_t = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    crow_t = torch.cat([counts.new_zeros(1), counts.cumsum(0)]).to(crow.dtype)
     return crow_t, row[order], val[order]
 
 
@@ -400,6 +408,36 @@ class _SparseMatmul(torch.autograd.Function):
         crow_t, col_t, val_t = _csr_transpose(crow, col, val, ctx.n_cols)
         grad_dense = _SparseMatmul.apply(grad.contiguous(), crow_t, col_t, val_t, crow.numel() - 1)
         return grad_dense, None, None, None, None
+
+
+class _RoIAlignFunction(torch.autograd.Function):
+    """``S @ features`` as (K, C, P, Q); the backward is ``S^T @ grad`` (twice differentiable).
+
+    The rows of ``S`` are ordered (p, q, k), so that the (P*Q, K*C) result of
+    the bags becomes torchvision's (K, C, P, Q) layout by one 2-D transpose
+    (a cache-blocked copy, about as fast as a plain copy; a 4-D permutation
+    is twice as slow).
+    """
+
+    @staticmethod
+    def forward(ctx, feats, crow, col, val, K, P, Q):
+        ctx.save_for_backward(crow, col, val)
+        ctx.shape = (feats.shape[0], K, P, Q)
+        C = feats.shape[1]
+        rows = _weighted_bags(crow, col, val, feats)  # (P*Q*K, C)
+        return rows.view(P * Q, K * C).t().contiguous().view(K, C, P, Q)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if not ctx.needs_input_grad[0]:
+            return (None,) * 7
+        crow, col, val = ctx.saved_tensors
+        n_cols, K, P, Q = ctx.shape
+        C = grad.shape[1]
+        crow_t, col_t, val_t = _csr_transpose(crow, col, val, n_cols)
+        grad_rows = grad.reshape(K * C, P * Q).t().contiguous().view(P * Q * K, C)
+        grad_feats = _SparseMatmul.apply(grad_rows, crow_t, col_t, val_t, P * Q * K)
+        return (grad_feats,) + (None,) * 6
 
 
 # ------------------------------------------------------------------------- RoIAlign
@@ -490,8 +528,7 @@ def roi_align(
     x = input.to(dt)
     crow, col, val = _roi_align_matrix(rois.to(dt), (N, H, W), (P, Q), scale, sampling_ratio, aligned)
     feats = x.permute(0, 2, 3, 1).reshape(N * H * W, C)  # (N*H*W, C): channels contiguous
-    out = _SparseMatmul.apply(feats, crow, col, val, N * H * W)  # (K*P*Q, C)
-    out = out.view(K, P, Q, C).permute(0, 3, 1, 2).contiguous()  # (K, C, P, Q)
+    out = _RoIAlignFunction.apply(feats, crow, col, val, K, P, Q)  # (K, C, P, Q)
     return out.to(input.dtype)
 
 
@@ -567,27 +604,32 @@ def _size_class(n: Tensor) -> Tensor:
 def _pool_max(rows: Tensor, b: Tensor, hs: Tensor, he: Tensor, ws: Tensor, we: Tensor, H: int, W: int):
     """Max of every bin and channel, and the row of ``rows`` it came from.
 
-    ``rows`` (N*H*W, C) is the feature map with channels last. Returns
-    ``value`` (K*P*Q, C) and ``arg`` (K*P*Q, C), the index into ``rows`` of
-    torchvision's maximum: the first one in row-major order that is larger
-    than -FLT_MAX (NaN never is). Empty bins give 0, bins without such a value
-    -FLT_MAX; both get ``arg = N*H*W`` (no gradient). Bins of the same
-    (padded) size are gathered together into a (n, C, gh, gw) channels-last
-    block and reduced with one ``max_pool2d`` (or ``max``); padding repeats the last row or
-    column of a bin, which changes neither the max nor its first position.
+    ``rows`` (N*H*W, C) is the feature map with channels last; bins are
+    numbered in (p, q, k) order (see :class:`_RoIAlignFunction` for why).
+    Returns ``value`` (P*Q*K, C) and ``arg`` (P*Q*K, C), the index into
+    ``rows`` of torchvision's maximum: the first one in row-major order that
+    is larger than -FLT_MAX (NaN never is). Empty bins give 0, bins without
+    such a value -FLT_MAX; both get ``arg = N*H*W`` (no gradient). Bins of the
+    same (padded) size are gathered together into a (n, C, gh, gw)
+    channels-last block and reduced with one ``max_pool2d`` (or ``argmax``);
+    padding repeats the last row or column of a bin, which changes neither the
+    max nor its first position.
     """
     NHW, C = rows.shape
     K, P = hs.shape
     Q = ws.shape[1]
     dev = rows.device
-    lh = (he - hs)[:, :, None].expand(K, P, Q).reshape(-1)  # (K*P*Q,)
-    lw = (we - ws)[:, None, :].expand(K, P, Q).reshape(-1)
+    lh = (he - hs).t()[:, None, :].expand(P, Q, K).reshape(-1)  # (P*Q*K,)
+    lw = (we - ws).t()[None, :, :].expand(P, Q, K).reshape(-1)
     nonempty = (lh > 0) & (lw > 0)
     ch, cw = _size_class(lh), _size_class(lw)
-    value = rows.new_zeros(K * P * Q, C)
     index_dtype = torch.int32 if NHW < 2**31 - 1 else torch.long  # halves the memory kept
-    arg = torch.full((K * P * Q, C), NHW, dtype=index_dtype, device=dev)
-    if K == 0 or C == 0:
+    value = rows.new_empty(P * Q * K, C)  # every row is written below
+    arg = torch.empty(P * Q * K, C, dtype=index_dtype, device=dev)
+    empty = (~nonempty).nonzero().squeeze(1)
+    value[empty] = 0
+    arg[empty] = NHW
+    if K == 0 or C == 0 or empty.numel() == P * Q * K:
         return value, arg
     if bool(torch.isnan(rows).any()):  # torchvision never picks NaN; max_pool2d would
         rows = torch.where(torch.isnan(rows), rows.new_tensor(-math.inf), rows)
@@ -597,7 +639,7 @@ def _pool_max(rows: Tensor, b: Tensor, hs: Tensor, he: Tensor, ws: Tensor, we: T
         gh, gw = int(ch[sel_all[0]]), int(cw[sel_all[0]])
         for sel in sel_all.split(max(1, _POOL_BLOCK // (gh * gw * C))):
             n = sel.numel()
-            kk, pq = sel // (P * Q), sel % (P * Q)
+            pq, kk = sel // K, sel % K
             pp, qq = pq // Q, pq % Q
             r = hs[kk, pp, None] + torch.minimum(torch.arange(gh, device=dev), lh[sel, None] - 1)
             c = ws[kk, qq, None] + torch.minimum(torch.arange(gw, device=dev), lw[sel, None] - 1)
@@ -611,33 +653,37 @@ def _pool_max(rows: Tensor, b: Tensor, hs: Tensor, he: Tensor, ws: Tensor, we: T
                 a = block.argmax(dim=1)
                 m = block.gather(1, a[:, None]).squeeze(1)
             # a: the first maximum, h * gw + w inside the block
+            at = pos.view(n, gh * gw).gather(1, a)
+            # torchvision starts from -FLT_MAX: a bin with nothing larger gives -FLT_MAX, no gradient
+            lost = ~(m > -_FLT_MAX)
+            if bool(lost.any()):
+                m = torch.where(lost, m.new_tensor(-_FLT_MAX), m)
+                at = torch.where(lost, at.new_tensor(NHW), at)
             value[sel] = m
-            arg[sel] = pos.view(n, gh * gw).gather(1, a).to(index_dtype)
-    # torchvision starts from -FLT_MAX: a bin with nothing larger gives -FLT_MAX, no gradient
-    lost = ~(value > -_FLT_MAX) & nonempty[:, None]
-    if bool(lost.any()):
-        value[lost] = -_FLT_MAX
-        arg[lost] = NHW
+            arg[sel] = at.to(index_dtype)
     return value, arg
 
 
 class _RoIPoolFunction(torch.autograd.Function):
-    """Max of each bin; the gradient goes to the arg-max (twice differentiable)."""
+    """Max of each bin as (K, C, P, Q); the gradient goes to the arg-max (twice differentiable)."""
 
     @staticmethod
     def forward(ctx, rows, b, hs, he, ws, we, H, W):
-        value, arg = _pool_max(rows.detach(), b, hs, he, ws, we, H, W)
+        K, P, Q, C = hs.shape[0], hs.shape[1], ws.shape[1], rows.shape[1]
+        value, arg = _pool_max(rows.detach(), b, hs, he, ws, we, H, W)  # (P*Q*K, C)
         ctx.save_for_backward(arg)
-        ctx.n_rows = rows.shape[0]
-        return value
+        ctx.shape = (rows.shape[0], K, P, Q)
+        return value.view(P * Q, K * C).t().contiguous().view(K, C, P, Q)
 
     @staticmethod
     def backward(ctx, grad):
         (arg,) = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return (None,) * 8
+        n_rows, K, P, Q = ctx.shape
         C = grad.shape[1]
-        grad_rows = grad.new_zeros(ctx.n_rows + 1, C).scatter_add(0, arg.long(), grad)
+        grad_bins = grad.reshape(K * C, P * Q).t().contiguous().view(P * Q * K, C)
+        grad_rows = grad.new_zeros(n_rows + 1, C).scatter_add(0, arg.long(), grad_bins)
         return (grad_rows[:-1],) + (None,) * 7
 
 
@@ -702,9 +748,7 @@ def roi_pool(
     ws, we = _pool_edges(rois[:, 1], rois[:, 3], Q, W, scale, input.dtype)  # (K, Q)
     b = rois[:, 0].long()
     rows = input.permute(0, 2, 3, 1).reshape(N * H * W, C)  # (N*H*W, C): channels contiguous
-    out = _RoIPoolFunction.apply(rows, b, hs, he, ws, we, H, W)  # (K*P*Q, C)
-    return out.view(K, P, Q, C).permute(0, 3, 1, 2).contiguous()  # (K, C, P, Q)
-    return out
+    return _RoIPoolFunction.apply(rows, b, hs, he, ws, we, H, W)  # (K, C, P, Q)
 
 
 class RoIPool(nn.Module):

@@ -232,7 +232,8 @@ def test_roi_pool_ties_and_special_values_match_torchvision(device):
     ref, gref = grads(tvo.roi_pool, x, boxes, (3, 2), 1.0)
     out, gout = grads(roi.roi_pool, x, boxes, (3, 2), 1.0)
     assert torch.equal(out.nan_to_num(), ref.nan_to_num())
-    assert torch.equal(gout, gref)
+    # the same arg-max everywhere; sums of several gradients may be added in another order
+    torch.testing.assert_close(gout, gref, rtol=1e-14, atol=1e-14)
 
 
 def test_roi_pool_large_bins(device):
@@ -242,7 +243,8 @@ def test_roi_pool_large_bins(device):
                          dtype=torch.float64, device=device)
     ref, gref = grads(tvo.roi_pool, x, boxes, (1, 2), 1.0)
     out, gout = grads(roi.roi_pool, x, boxes, (1, 2), 1.0)
-    assert torch.equal(out, ref) and torch.equal(gout, gref)
+    assert torch.equal(out, ref)
+    torch.testing.assert_close(gout, gref, rtol=1e-14, atol=1e-14)
 
 
 def test_roi_pool_list_of_boxes(device):
