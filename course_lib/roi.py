@@ -28,35 +28,48 @@ row/column 2. :func:`roi_align_sampling_points` and :func:`roi_pool_bins`
 return these positions for drawing.
 
 Implementation. RoIAlign is linear in the feature map: every output value is a
-weighted sum of at most ``4 * gh * gw`` feature pixels. We build that map once
-as a sparse matrix ``S`` (one row per output bin, one column per feature pixel,
-in CSR form) from vectorised index and weight computations, and the whole
-forward pass is one sparse-dense product ``S @ features`` over the channels (a
-fused "gather, weight and sum"); the backward pass is ``S^T @ grad``, which is
-deterministic. Because bilinear weights are separable, the per-bin weights are
-computed per axis (``K x ph x 2 gh`` and ``K x pw x 2 gw`` taps, duplicates
-merged) and multiplied out, so ``S`` has ``K * ph * pw * (gh + 1) * (gw + 1)``
-entries or fewer. The adaptive grid (``sampling_ratio <= 0``) differs per RoI:
-the taps are computed for the largest grid over all RoIs, and the unused
-samples of smaller RoIs get weight 0 and are dropped before ``S`` is built.
-The memory cost of that padding is ``K * max(ph, pw) * 2 * G`` taps, ``G`` the
-largest grid, and only the samples that can fall inside ``[-1, H]`` are ever
-enumerated, so ``G`` is bounded by about ``2 H`` even for absurdly large boxes
-(torchvision would loop over all ``G^2`` samples of those).
+weighted sum of at most ``4 * gh * gw`` feature pixels. That map is built once
+as a sparse matrix ``S`` in CSR form (a row per output bin, a column per
+feature pixel), and the forward pass is ``S @ features``, computed by
+``torch.nn.functional.embedding_bag(mode="sum", per_sample_weights=...)``: one
+fused "gather the channel vectors, weight them and sum" over the channels-last
+feature map, optimised on CPU and CUDA. The backward pass applies ``S^T`` (its
+CSR comes from a stable sort of the columns) the same way, so it is
+deterministic, and twice differentiable. Building ``S`` is vectorised over all
+boxes: bilinear weights are separable, so the taps are computed per axis
+(``K x ph`` rows of sample indices and weights, torchvision's border rules
+included, duplicates merged, zero weights moved to the end) and multiplied out
+into ``ph x pw x K`` tiles of ``Ly x Lx`` taps, of which the non-zero ones are
+kept. The adaptive grid (``sampling_ratio <= 0``) differs per box: the taps
+are computed for the largest grid ``G`` over all boxes and the unused samples
+of smaller boxes get weight 0. That padding costs ``K * max(ph, pw) * 2G``
+taps per axis and ``ph * pw * K * Ly * Lx`` tile entries (``Ly <= G + 1``
+adjacent pixels with the adaptive grid), a few times the number of non-zeros;
+only the samples that can land inside ``[-1, H]`` are enumerated, so ``G``
+stays below about ``2H`` even for absurd boxes (torchvision loops over all
+``G^2`` samples of those). The rows of ``S`` are ordered (bin row, bin column,
+box), so that the (ph*pw, K*C) result turns into torchvision's contiguous
+(K, C, ph, pw) layout with one 2-D transpose. Indices are int32 when they fit.
 
-RoIPool is a max, not a linear map. Its bins are integer rectangles; the bins
-are grouped by (padded) size and, group by group, the feature pixels of each
-bin are gathered and reduced with ``max``. The arg-max of each bin is then
-used for a single differentiable gather, so the gradient goes to the first
-maximum in row-major order, as in torchvision.
+RoIPool is a max, not a linear map. Its bins are integer rectangles, grouped
+by size (rounded up to 1, 2, 3, 4, 6, 8, 12, ...). For each group the feature
+vectors of its bins are gathered into a (n, C, gh, gw) block and reduced with
+``max_pool2d`` (or ``argmax``), which return the first maximum in row-major
+order, as torchvision's kernel does; the backward pass adds the gradient at
+those positions. The only Python loops in this module run over those size
+groups (and blocks of at most a few million elements within them), never over
+boxes.
 
 Deliberate differences from torchvision: boxes with ``x2 < x1`` or
 ``y2 < y1``, non-finite coordinates, fractional or out-of-range batch indices
 and a non-positive ``spatial_scale`` raise ``ValueError`` (torchvision accepts
 them and returns numbers that mean nothing); no gradient flows to the boxes
-(torchvision gives none either). Results agree with torchvision to rounding
-(about 1e-6 in float32) for finite feature maps; with NaN or infinite
-features, RoIAlign differs where such a value sits under a zero weight.
+(torchvision gives none either). float16 and bfloat16 RoIAlign is computed in
+float32 (torchvision computes float16 in float16 and has no bfloat16 on the
+CPU). Results agree with torchvision to rounding (about 1e-6 in float32) for
+finite feature maps; with NaN or infinite features, RoIAlign differs where
+such a value sits under a zero weight (torchvision's 0 * inf gives NaN; the
+zero weight is not stored here).
 """
 
 from __future__ import annotations
@@ -81,7 +94,7 @@ __all__ = [
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _FLT_MAX = 3.4028234663852886e38  # torchvision's initial value of a RoIPool max
 # elements of one gathered block in roi_pool (bounds its peak memory)
-_POOL_BLOCK = 1 << 24
+_POOL_BLOCK = 1 << 22
 # sizes beyond which a request is refused instead of exhausting memory
 _MAX_ELEMENTS = 1 << 32  # elements of a result
 _MAX_SLOTS = 1 << 16  # samples per bin and axis that can land on the map
@@ -627,8 +640,8 @@ def _pool_max(rows: Tensor, b: Tensor, hs: Tensor, he: Tensor, ws: Tensor, we: T
     value = rows.new_empty(P * Q * K, C)  # every row is written below
     arg = torch.empty(P * Q * K, C, dtype=index_dtype, device=dev)
     empty = (~nonempty).nonzero().squeeze(1)
-    value[empty] = 0
-    arg[empty] = NHW
+    value.index_fill_(0, empty, 0)
+    arg.index_fill_(0, empty, NHW)
     if K == 0 or C == 0 or empty.numel() == P * Q * K:
         return value, arg
     if bool(torch.isnan(rows).any()):  # torchvision never picks NaN; max_pool2d would
@@ -643,8 +656,8 @@ def _pool_max(rows: Tensor, b: Tensor, hs: Tensor, he: Tensor, ws: Tensor, we: T
             pp, qq = pq // Q, pq % Q
             r = hs[kk, pp, None] + torch.minimum(torch.arange(gh, device=dev), lh[sel, None] - 1)
             c = ws[kk, qq, None] + torch.minimum(torch.arange(gw, device=dev), lw[sel, None] - 1)
-            pos = (b[kk, None, None] * H + r[:, :, None]) * W + c[:, None, :]  # (n, gh, gw)
-            block = rows.index_select(0, pos.reshape(-1)).view(n, gh * gw, C)
+            pos = ((b[kk, None, None] * H + r[:, :, None]) * W + c[:, None, :]).to(index_dtype)
+            block = rows.index_select(0, pos.view(-1)).view(n, gh * gw, C)  # pos: (n, gh, gw)
             if block.numel() >= 1 << 16:  # vectorised over channels: the fast kernel for big blocks
                 block = block.view(n, gh, gw, C).permute(0, 3, 1, 2)  # (n, C, gh, gw) channels last
                 m, a = torch.nn.functional.max_pool2d(block, (gh, gw), return_indices=True)
@@ -659,8 +672,8 @@ def _pool_max(rows: Tensor, b: Tensor, hs: Tensor, he: Tensor, ws: Tensor, we: T
             if bool(lost.any()):
                 m = torch.where(lost, m.new_tensor(-_FLT_MAX), m)
                 at = torch.where(lost, at.new_tensor(NHW), at)
-            value[sel] = m
-            arg[sel] = at.to(index_dtype)
+            value.index_copy_(0, sel, m)
+            arg.index_copy_(0, sel, at)
     return value, arg
 
 

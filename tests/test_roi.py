@@ -247,6 +247,35 @@ def test_roi_pool_large_bins(device):
     torch.testing.assert_close(gout, gref, rtol=1e-14, atol=1e-14)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    H=st.integers(1, 9), W=st.integers(1, 9),
+    size=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    scale=st.sampled_from([1.0, 0.5, 0.3, 2.0]),
+)
+def test_roi_pool_property_matches_torchvision(data, H, W, size, scale):
+    coord = st.floats(-12.0, 24.0, allow_nan=False, width=32)
+    raw = data.draw(st.lists(st.tuples(st.integers(0, 1), coord, coord, coord, coord),
+                             min_size=1, max_size=6))
+    boxes = torch.tensor([[b, min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)]
+                          for b, x1, y1, x2, y2 in raw], dtype=torch.float64)
+    x = torch.randn(2, 2, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(H + W))
+    ref, gref = grads(tvo.roi_pool, x, boxes, size, scale)
+    out, gout = grads(roi.roi_pool, x, boxes, size, scale)
+    assert torch.equal(out, ref)
+    torch.testing.assert_close(gout, gref, rtol=1e-14, atol=1e-14)
+
+
+def test_roi_pool_half_precision(device):
+    x, boxes, size, scale = cases(seed=6)[1]
+    for dtype in (torch.float16, torch.bfloat16):
+        xh, bh = x.to(device, dtype), boxes.to(device, dtype)
+        out = roi.roi_pool(xh, bh, size, scale)
+        assert out.dtype == dtype
+        assert torch.equal(out.float(), roi.roi_pool(xh.float(), bh.float(), size, scale))  # a max is exact
+
+
 def test_roi_pool_list_of_boxes(device):
     x, boxes, size, scale = cases(seed=11)[2]  # N = 3
     x, boxes = x.to(device), boxes.to(device)
