@@ -102,7 +102,10 @@ def secret_lines(nb):
     lines that also appear in the student version (``return out``) or carry one word only.
     Returns ``(kind, line, block)`` triples, ``block`` being the whole region of the line.
     """
-    visible = {line.strip() for cell in student_version(nb).cells
+    def squeeze(line):          # the page folds runs of spaces, so compare folded lines
+        return " ".join(line.split())
+
+    visible = {squeeze(line) for cell in student_version(nb).cells
                for line in cell.source.split("\n")}
     found = []
     for cell in nb.cells:
@@ -110,7 +113,7 @@ def secret_lines(nb):
             region = _regions(cell.source, begin, end)
             block = "\n".join(region)
             found += [(kind, line, block) for line in region
-                      if line not in visible and len(re.findall(r"\w+", line)) >= 2]
+                      if squeeze(line) not in visible and len(re.findall(r"\w+", line)) >= 2]
     return found
 
 
