@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,7 +41,10 @@ __all__ = [
     "check_ignore_index",
     "check_num_classes",
     "check_indices",
+    "check_path",
     "check_same_device",
+    "check_device",
+    "check_float_dtype",
     "check_finite",
     "float_tensor",
     "label_tensor",
@@ -163,6 +168,13 @@ def check_indices(indices, name: str, n: int) -> list[int]:
     return out
 
 
+def check_path(path, name: str = "path") -> Path:
+    """A ``str`` or ``os.PathLike`` as a ``Path``; ``TypeError`` otherwise."""
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path):
+        raise TypeError(f"{name} must be a str or Path, got {_got(path)}")
+    return Path(path)
+
+
 # --------------------------------------------------------------------------- tensors
 def as_tensor(x, name: str) -> Tensor:
     """Return ``x`` as a tensor: a ``torch.Tensor`` unchanged, a NumPy array converted.
@@ -277,6 +289,30 @@ def check_same_device(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
     if a.device != b.device:
         raise ValueError(f"{name_a} and {name_b} must be on the same device, got {name_a} on "
                          f"{a.device} and {name_b} on {b.device}")
+
+
+def check_device(device, name: str = "device") -> torch.device | None:
+    """``None`` or a usable ``torch.device`` (a string such as ``"cpu"`` or ``"cuda:0"``)."""
+    if device is None:
+        return None
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be a str or torch.device, got {_got(device)}")
+    try:
+        device = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"{name}={device!r} is not a device ({err})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}={str(device)!r} was requested but CUDA is not available")
+    if device.type not in ("cpu", "cuda", "meta"):
+        raise ValueError(f"{name} must be a CPU or CUDA device, got {str(device)!r}")
+    return device
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> torch.dtype:
+    """A floating-point ``torch.dtype``; ``TypeError`` otherwise."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"{name} must be a floating torch.dtype, got {_got(dtype)}")
+    return dtype
 
 
 def rgb_image(image, name: str = "image", *, channels_first: bool | None = False,

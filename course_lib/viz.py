@@ -77,8 +77,12 @@ def to_numpy_image(image: Tensor | np.ndarray) -> np.ndarray:
     (a float image in 0..255, integers other than uint8, NaN) raises instead of being drawn
     all white.
     """
-    t = as_tensor(image, "image")
-    rgb = rgb_image(t, "image", channels_first=None)                  # checks, float in [0, 1]
+    return _numpy_image(image, "image")
+
+
+def _numpy_image(image, name: str) -> np.ndarray:
+    t = as_tensor(image, name)
+    rgb = rgb_image(t, name, channels_first=None)                     # checks, float in [0, 1]
     if t.dtype == torch.uint8:
         return (rgb * 255).round().to(torch.uint8).cpu().numpy()
     return rgb.detach().cpu().numpy()
@@ -104,6 +108,23 @@ def _palette_array(palette, needed: int) -> np.ndarray:
     if not np.issubdtype(pal.dtype, np.number) or (pal.size and (pal.min() < 0 or pal.max() > 255)):
         raise ValueError(f"palette must hold colours in 0..255, got dtype {pal.dtype}")
     return pal.astype(np.uint8)
+
+
+def _check_ax(ax) -> None:
+    if not hasattr(ax, "imshow"):
+        raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+
+
+def _check_names(names, name: str = "names") -> list:
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
+        raise TypeError(f"{name} must be a list or tuple of str, got {type(names).__name__}")
+    return [str(n) for n in names]
+
+
+def _check_title(title, name: str = "title"):
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"{name} must be a str or None, got {type(title).__name__}")
+    return title
 
 
 def colorize(label: Tensor | np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
@@ -149,7 +170,11 @@ def legend_handles(indices, names=VOC_CLASSES, palette=None):
 def show_label(ax, label, names=VOC_CLASSES, palette=None, *, title=None, legend=True,
                image=None, alpha=0.6):
     """Draw a label map on ``ax`` (over ``image`` if given) with a legend of present classes."""
+    _check_ax(ax)
     lab = _label_array(label)
+    names = _check_names(names)
+    title = _check_title(title)
+    legend = check_bool(legend, "legend")
     if image is not None:
         ax.imshow(overlay(image, lab, alpha, palette, background=None))
     else:
@@ -199,21 +224,23 @@ def show_grid(panels, titles=None, *, kinds=None, ncols=None, size=3.0, legend=T
     """
     import matplotlib.pyplot as plt
 
+    if isinstance(panels, (str, bytes)) or not isinstance(panels, (list, tuple)):
+        raise TypeError(f"panels must be a list of images and maps, got {type(panels).__name__}")
     n = len(panels)
     if n == 0:
         raise ValueError("panels must not be empty")
-    if titles is not None and len(titles) != n:
+    if titles is not None and len(_check_names(titles, "titles")) != n:
         raise ValueError(f"titles has {len(titles)} entries for {n} panels")
+    ncols = n if ncols is None else check_int(ncols, "ncols", low=1)
     arrays = [as_tensor(p, f"panels[{k}]").detach().cpu().numpy() for k, p in enumerate(panels)]
     arrays = [p.astype(np.uint8) if p.dtype == np.bool_ else p for p in arrays]   # masks: 0/1
     size = check_positive(size, "size")
     legend = check_bool(legend, "legend")
-    kinds = [_infer_kind(p) for p in arrays] if kinds is None else list(kinds)
+    kinds = [_infer_kind(p) for p in arrays] if kinds is None else _check_names(kinds, "kinds")
     if len(kinds) != n or any(k not in _KINDS for k in kinds):
         raise ValueError(f"kinds must hold {n} entries from {_KINDS}, got {kinds}")
     tables = {"label": (voc_palette(), VOC_CLASSES), "dense": (dense_palette(), DENSE_CLASSES),
               "parts": (part_palette(), PART_NAMES), "instances": (instance_palette(), None)}
-    ncols = ncols or n
     nrows = int(np.ceil(n / ncols))
     kinds_with_legend = [k for k in dict.fromkeys(kinds) if k in ("label", "dense", "parts")]
     extra = 1.8 if legend and kinds_with_legend else 0.0
@@ -228,7 +255,7 @@ def show_grid(panels, titles=None, *, kinds=None, ncols=None, size=3.0, legend=T
             continue
         p, kind = arrays[k], kinds[k]
         if kind == "image":
-            ax.imshow(to_numpy_image(p))
+            ax.imshow(_numpy_image(p, f"panels[{k}]"))
         elif kind == "depth":
             if p.ndim != 2 or not np.issubdtype(p.dtype, np.floating):
                 raise ValueError(f"a depth panel must be a float (H, W) map, got "
@@ -236,7 +263,8 @@ def show_grid(panels, titles=None, *, kinds=None, ncols=None, size=3.0, legend=T
             im = ax.imshow(p, cmap="magma_r")
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="metres")
         else:
-            ax.imshow(colorize(p, tables[kind][0]), interpolation="nearest")
+            ax.imshow(_palette_array(tables[kind][0], 255)[_label_array(p, f"panels[{k}]")],
+                      interpolation="nearest")
             if kind in present:
                 present[kind] |= set(np.unique(p).tolist())
         if titles is not None:
@@ -253,6 +281,9 @@ def show_grid(panels, titles=None, *, kinds=None, ncols=None, size=3.0, legend=T
 
 def plot_confusion(ax, cm, names, *, normalize: bool = True, title="Confusion matrix"):
     """Plot a confusion matrix (rows = ground truth, columns = prediction) with labels."""
+    _check_ax(ax)
+    names = _check_names(names)
+    title = _check_title(title)
     cm = as_tensor(cm, "cm").detach().cpu().numpy()
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(names):
         raise ValueError(f"cm must be (K, K) with K = len(names) = {len(names)}, got {cm.shape}")

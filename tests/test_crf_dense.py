@@ -247,7 +247,7 @@ def test_rejects_exact_on_large_image():
 
 
 def test_rejects_unary_with_wrong_ndim():
-    with pytest.raises(ValueError, match=r"unary must have shape \(C, H, W\)"):
+    with pytest.raises(ValueError, match=r"unary_or_probs must have shape \(C, H, W\)"):
         dense_crf(torch.rand(3, 80), np.zeros((8, 10, 3), np.uint8))
 
 
@@ -261,7 +261,7 @@ def test_rejects_non_finite_unary(small):
 
 def test_rejects_bad_sxy(small):
     unary, image = small
-    with pytest.raises(ValueError, match="sxy must be a positive number"):
+    with pytest.raises(ValueError, match="sxy_gaussian must be a positive number"):
         dense_crf(unary, image, sxy_gaussian=-1)
 
 

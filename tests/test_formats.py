@@ -190,7 +190,7 @@ def test_write_label_png_rejects_out_of_range(tmp_path):
 
 
 def test_write_jpeg_rejects_non_uint8(tmp_path):
-    with pytest.raises(ValueError, match=r"image must be uint8 \(H, W, 3\)"):
+    with pytest.raises(ValueError, match=r"image must be a non-empty uint8 \(H, W, 3\)"):
         formats.write_jpeg(tmp_path / "x.jpg", np.zeros((4, 4, 3), np.float32))
 
 

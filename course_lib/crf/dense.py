@@ -35,13 +35,15 @@ from .._checks import (
     as_tensor,
     check_bool,
     check_choice,
+    check_device,
+    check_float_dtype,
     check_int,
     check_positive,
     check_real,
     float_tensor,
 )
 from .permutohedral import Permutohedral, PermutohedralSum, gaussian_filter_exact
-from .unary import unary_from_probabilities
+from .unary import _unary_from_probabilities, unary_from_probabilities
 
 __all__ = ["DenseCRF", "dense_crf", "dense_crf_features", "unary_from_probabilities",
            "kl_divergence"]
@@ -88,8 +90,8 @@ def dense_crf_features(H: int, W: int, *, sxy: float | tuple[float, float],
     """
     H, W = check_int(H, "H", low=1), check_int(W, "W", low=1)
     sx, sy = _pair(sxy, "sxy", 2)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    dtype = check_float_dtype(dtype)
+    device = check_device(device)
     if image is not None:
         image = _as_image(image, H, W, device if device is not None else
                           getattr(image, "device", "cpu"))
@@ -114,6 +116,11 @@ def _pair(value, name: str, n: int) -> tuple[float, ...]:
     except ValueError:
         raise ValueError(f"{name} must be a positive number or {n} positive numbers, "
                          f"got {value!r}") from None
+
+
+def _show(values: tuple[float, ...]) -> str:
+    """A standard deviation as the user probably wrote it: one number when all agree."""
+    return f"{values[0]:g}" if len(set(values)) == 1 else str(values)
 
 
 class _Kernel:
@@ -169,8 +176,11 @@ class DenseCRF:
                  method: str = "lattice", dtype: torch.dtype = torch.float32):
         unary = float_tensor(unary, "unary", ndim=3, layout="(C, H, W)", non_empty=True)
         method = check_choice(method, "method", _METHODS)
-        if dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        if not isinstance(dtype, torch.dtype) or dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype!r:.60}")
+        sxy_gaussian = _pair(sxy_gaussian, "sxy_gaussian", 2)
+        sxy_bilateral = _pair(sxy_bilateral, "sxy_bilateral", 2)
+        srgb = _pair(srgb, "srgb", 3)
         compat_gaussian = check_real(compat_gaussian, "compat_gaussian")
         compat_bilateral = check_real(compat_bilateral, "compat_bilateral")
         C, H, W = unary.shape
@@ -184,12 +194,13 @@ class DenseCRF:
         self.kernels = []
         if compat_gaussian != 0:
             f = dense_crf_features(H, W, sxy=sxy_gaussian, device=unary.device, dtype=dtype)
-            self.kernels.append(_Kernel(f"smoothness kernel (sxy_gaussian={sxy_gaussian!r})", f,
+            self.kernels.append(_Kernel(f"smoothness kernel (sxy_gaussian={_show(sxy_gaussian)})", f,
                                         compat_gaussian, method, dtype))
         if compat_bilateral != 0:
             f = dense_crf_features(H, W, sxy=sxy_bilateral, image=image, srgb=srgb, dtype=dtype)
-            self.kernels.append(_Kernel(f"appearance kernel (sxy_bilateral={sxy_bilateral!r}, "
-                                        f"srgb={srgb!r})", f, compat_bilateral, method, dtype))
+            self.kernels.append(_Kernel(f"appearance kernel (sxy_bilateral="
+                                        f"{_show(sxy_bilateral)}, srgb={_show(srgb)})", f,
+                                        compat_bilateral, method, dtype))
         self._fused = None
         if method == "lattice" and self.kernels:
             # one operator: sum_k w_k n_k * Slice_k Blur_k Splat_k (n_k * Q)
@@ -241,6 +252,8 @@ class DenseCRF:
 
 def kl_divergence(crf: DenseCRF, Q: Tensor) -> float:
     """Function form of :meth:`DenseCRF.kl_divergence`."""
+    if not isinstance(crf, DenseCRF):
+        raise TypeError(f"crf must be a DenseCRF, got {type(crf).__name__}")
     return crf.kl_divergence(Q)
 
 
@@ -304,7 +317,9 @@ def dense_crf(unary_or_probs: Tensor, image: Tensor, *, sxy_gaussian=3.0, compat
     """
     iterations = check_int(iterations, "iterations", low=0)
     probabilities = check_bool(probabilities, "probabilities")
-    unary = unary_from_probabilities(unary_or_probs) if probabilities else unary_or_probs
+    x = float_tensor(unary_or_probs, "unary_or_probs", ndim=3, layout="(C, H, W)",
+                     non_empty=True)
+    unary = _unary_from_probabilities(x, "unary_or_probs") if probabilities else x
     crf = DenseCRF(unary, image, sxy_gaussian=sxy_gaussian, compat_gaussian=compat_gaussian,
                    sxy_bilateral=sxy_bilateral, srgb=srgb, compat_bilateral=compat_bilateral,
                    method=method, dtype=dtype)

@@ -30,7 +30,9 @@ from torch import Tensor
 from .._checks import (
     as_tensor,
     check_choice,
+    check_device,
     check_finite,
+    check_float_dtype,
     check_int,
     check_real,
     float_tensor,
@@ -188,8 +190,8 @@ def potts_pairwise(shape, w: float = 1.0, *, connectivity: int = 4, device=None,
     H, W = (check_int(n, f"shape[{i}]", low=1) for i, n in enumerate(shape))
     w = check_real(w, "w", low=0)
     E = 2 if _check_connectivity(connectivity) == 4 else 4
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    dtype = check_float_dtype(dtype)
+    device = check_device(device)
     scale = _edge_scale(E, dtype, device)
     return _edge_mask(H, W, E, device).to(dtype) * (w * scale)[:, None, None]
 

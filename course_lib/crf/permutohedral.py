@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .._checks import as_tensor, check_bool, check_int, float_tensor
+from .._checks import as_tensor, check_bool, check_float_dtype, check_int, float_tensor
 
 __all__ = ["Permutohedral", "PermutohedralSum", "permutohedral_filter", "gaussian_filter_exact"]
 
@@ -387,9 +387,12 @@ class PermutohedralSum:
 
     def __init__(self, lattices: Sequence[Permutohedral], pre: Sequence[Tensor] | None = None,
                  post: Sequence[Tensor] | None = None, *, dtype: torch.dtype = torch.float32):
+        if not isinstance(lattices, Sequence) or not lattices or \
+                not all(isinstance(lat, Permutohedral) for lat in lattices):
+            raise TypeError(f"lattices must be a non-empty sequence of Permutohedral, got "
+                            f"{type(lattices).__name__}")
         lattices = list(lattices)
-        if not lattices or not all(isinstance(lat, Permutohedral) for lat in lattices):
-            raise TypeError("lattices must be a non-empty sequence of Permutohedral")
+        dtype = check_float_dtype(dtype)
         N, dev = lattices[0].num_points, lattices[0].device
         if any(lat.num_points != N or lat.device != dev for lat in lattices):
             raise ValueError("lattices must be built over the same points (same N and device)")
@@ -398,12 +401,18 @@ class PermutohedralSum:
         def scales(given, name):
             if given is None:
                 return [None] * len(lattices)
-            given = list(given)
-            if len(given) != len(lattices):
-                raise ValueError(f"{name} must have one entry per lattice ({len(lattices)}), "
-                                 f"got {len(given)}")
-            return [None if g is None else _check_values(g.reshape(-1, 1), N, dev)[:, 0]
-                    for g in given]
+            if not isinstance(given, Sequence) or len(given) != len(lattices):
+                raise ValueError(f"{name} must be a sequence of one Tensor[N] (or None) per "
+                                 f"lattice ({len(lattices)}), got {type(given).__name__}")
+            out = []
+            for k, g in enumerate(given):
+                if g is not None:
+                    g = float_tensor(g, f"{name}[{k}]")
+                    if g.shape != (N,) or g.device != dev:
+                        raise ValueError(f"{name}[{k}] must have shape (N={N},) on {dev}, got "
+                                         f"{tuple(g.shape)} on {g.device}")
+                out.append(g)
+            return out
 
         pre, post = scales(pre, "pre"), scales(post, "post")
         crows, cols, vals, s_cols, s_vals = [], [], [], [], []

@@ -108,10 +108,18 @@ class ColorHistogramModel:
     bins : int
     """
 
-    def __init__(self, probs: torch.Tensor, prior: torch.Tensor):
+    def __init__(self, probs: Tensor, prior: Tensor):
+        probs = float_tensor(probs, "probs", ndim=4, layout="(C, bins, bins, bins)")
+        prior = float_tensor(prior, "prior", ndim=1, layout="(C,)")
+        C, bins = probs.shape[0], probs.shape[-1]
+        if C < 1 or bins < 1 or probs.shape[1:] != (bins,) * 3 or prior.shape != (C,):
+            raise ValueError(f"probs must be (C, bins, bins, bins) with C, bins >= 1 and prior "
+                             f"(C,), got {tuple(probs.shape)} and {tuple(prior.shape)}")
+        if bool((probs < 0).any()) or bool((prior < 0).any()):
+            raise ValueError("probs and prior must be non-negative")
         self.probs = probs
         self.prior = prior
-        self.bins = probs.shape[-1]
+        self.bins = bins
 
     @property
     def num_classes(self) -> int:
@@ -219,10 +227,22 @@ class GaussianMixtureModel:
     absent_cost : float
     """
 
-    def __init__(self, mixtures, prior: torch.Tensor, absent_cost: float = 1e3):
-        self.mixtures = mixtures
+    def __init__(self, mixtures, prior: Tensor, absent_cost: float = 1e3):
+        if isinstance(mixtures, (str, bytes)) or not isinstance(mixtures, (list, tuple)) \
+                or not mixtures:
+            raise TypeError(f"mixtures must be a non-empty list of fitted GaussianMixture (or "
+                            f"None), got {type(mixtures).__name__}")
+        for k, m in enumerate(mixtures):
+            if m is not None and not hasattr(m, "score_samples"):
+                raise TypeError(f"mixtures[{k}] must be a fitted sklearn GaussianMixture or "
+                                f"None, got {type(m).__name__}")
+        prior = float_tensor(prior, "prior", ndim=1, layout="(C,)")
+        if prior.shape != (len(mixtures),) or bool((prior < 0).any()):
+            raise ValueError(f"prior must be non-negative with shape (C,) = ({len(mixtures)},), "
+                             f"got {tuple(prior.shape)}")
+        self.mixtures = list(mixtures)
         self.prior = prior
-        self.absent_cost = absent_cost
+        self.absent_cost = check_real(absent_cost, "absent_cost")
 
     @property
     def num_classes(self) -> int:
@@ -353,17 +373,23 @@ def unary_from_probabilities(probs: Tensor, *, eps: float = 1e-8, atol: float = 
     ValueError
         If ``probs`` is not (C, H, W), holds NaN, has negative entries or does not sum to 1.
     """
-    p = float_tensor(probs, "probs", ndim=3, layout="(C, H, W)")
+    return _unary_from_probabilities(probs, "probs", eps=eps, atol=atol)
+
+
+def _unary_from_probabilities(probs, name: str, *, eps: float = 1e-8,
+                              atol: float = 1e-3) -> Tensor:
+    """:func:`unary_from_probabilities` with messages naming the argument ``name``."""
+    p = float_tensor(probs, name, ndim=3, layout="(C, H, W)")
     eps = check_real(eps, "eps", low=0, low_open=True, high=1)
     atol = check_real(atol, "atol", low=0)
     if p.dtype in (torch.float16, torch.bfloat16):
         p = p.float()
     if (p < 0).any():
-        raise ValueError(f"probs must be non-negative, got minimum {float(p.min()):.3g}")
+        raise ValueError(f"{name} must be non-negative, got minimum {float(p.min()):.3g}")
     s = p.sum(0)
     if not torch.allclose(s, torch.ones_like(s), atol=atol):
         raise ValueError(
-            f"probs must sum to 1 over the class axis (dim 0), got sums in "
+            f"{name} must sum to 1 over the class axis (dim 0), got sums in "
             f"[{float(s.min()):.4g}, {float(s.max()):.4g}]; pass softmax(logits, 0) or use "
             "unary_from_logits"
         )

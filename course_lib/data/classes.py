@@ -46,11 +46,14 @@ DENSE_CLASSES = ("unlabeled",) + STUFF + THINGS
 
 def voc_name(index: int) -> str:
     """Name of VOC label ``index`` (255 gives ``"void"``)."""
+    from .._checks import check_int
+
+    index = check_int(index, "index")
     if index == VOC_VOID:
         return "void"
-    if not 0 <= int(index) < len(VOC_CLASSES):
-        raise ValueError(f"VOC index must be in [0, 20] or 255, got {index}")
-    return VOC_CLASSES[int(index)]
+    if not 0 <= index < len(VOC_CLASSES):
+        raise ValueError(f"index must be a VOC index in [0, 20] or 255, got {index}")
+    return VOC_CLASSES[index]
 
 
 @cache

@@ -64,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import as_tensor, check_indices, check_int
+from .._checks import as_tensor, check_indices, check_int, check_path
 from .classes import COCO_CATEGORIES, DENSE_CLASSES, VOC_VOID, voc_palette
 from .pasture import Scene, void_border
 
@@ -86,6 +86,8 @@ COCO_SUPERCATEGORY = {1: "person", 18: "animal", 19: "animal", 20: "animal", 21:
 def _check_scenes(scenes, name="scenes"):
     if isinstance(scenes, Scene):
         raise TypeError(f"{name} must be a sequence of Scene, got a single Scene")
+    if isinstance(scenes, (str, bytes)) or not isinstance(scenes, (list, tuple)):
+        raise TypeError(f"{name} must be a sequence of Scene, got {type(scenes).__name__}")
     scenes = list(scenes)
     for s in scenes:
         if not isinstance(s, Scene):
@@ -104,41 +106,46 @@ voc_colormap = voc_palette
 
 def voc_stem(seed: int) -> str:
     """File stem of the Pasture scene ``seed`` in the VOC export: ``pasture_<seed:06d>``."""
-    return f"pasture_{int(seed):06d}"
+    return f"pasture_{check_int(seed, 'seed', low=0):06d}"
 
 
 def coco_file_name(image_id: int) -> str:
     """COCO-style image file name: the id on 12 digits, ``000000000001.jpg``."""
-    return f"{int(image_id):012d}.jpg"
+    return f"{check_int(image_id, 'image_id', low=0):012d}.jpg"
 
 
 def write_jpeg(path, image: np.ndarray, *, quality: int = JPEG_QUALITY) -> None:
     """Save uint8 (H, W, 3) ``image`` as a baseline JPEG with fixed settings (deterministic)."""
     from PIL import Image
 
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    path = check_path(path)
+    quality = check_int(quality, "quality", low=1, high=95)
+    image = as_tensor(image, "image").cpu().numpy()
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+        raise ValueError(f"image must be a non-empty uint8 (H, W, 3) array, got {image.dtype} "
+                         f"{image.shape}")
     buf = io.BytesIO()
     Image.fromarray(image, "RGB").save(buf, format="JPEG", quality=quality, subsampling="4:2:0",
                                        optimize=False, progressive=False)
-    _write_bytes(Path(path), buf.getvalue())
+    _write_bytes(path, buf.getvalue())
 
 
 def write_label_png(path, label: np.ndarray) -> None:
     """Save an integer label map (H, W) with values 0-255 as a VOC palette PNG (mode ``P``)."""
     from PIL import Image
 
-    label = np.asarray(label)
-    if label.ndim != 2 or not np.issubdtype(label.dtype, np.integer):
-        raise ValueError(f"label must be an integer (H, W) array, got {label.dtype} {label.shape}")
-    if label.size and (label.min() < 0 or label.max() > 255):
+    path = check_path(path)
+    label = as_tensor(label, "label").cpu().numpy()
+    if label.ndim != 2 or not np.issubdtype(label.dtype, np.integer) or label.size == 0:
+        raise ValueError(f"label must be a non-empty integer (H, W) array, got {label.dtype} "
+                         f"{label.shape}")
+    if label.min() < 0 or label.max() > 255:
         raise ValueError(f"label values must be in [0, 255], got [{label.min()}, {label.max()}]")
     img = Image.fromarray(label.astype(np.uint8), "L").convert("P")
     img.putpalette(voc_colormap(256).ravel().tolist())
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=False)
-    _write_bytes(Path(path), buf.getvalue())
+    _write_bytes(path, buf.getvalue())
 
 
 def read_label_png(path) -> np.ndarray:
@@ -155,7 +162,7 @@ def read_label_png(path) -> np.ndarray:
     """
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
+    path = check_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"label PNG {path} does not exist")
     try:
@@ -188,7 +195,7 @@ def voc_targets(scene: Scene, *, void_width: int = 2) -> tuple[np.ndarray, np.nd
         raise TypeError(f"scene must be a pasture.Scene, got {type(scene).__name__}")
     if len(scene.objects) >= VOC_VOID:
         raise ValueError(f"scene {scene.seed} has {len(scene.objects)} objects; at most 254 fit")
-    void = void_border(scene.instances, void_width) == VOC_VOID
+    void = void_border(scene.instances, check_int(void_width, "void_width", low=1)) == VOC_VOID
     cls = np.where(void, VOC_VOID, scene.label)
     obj = np.where(void, VOC_VOID, scene.instances)
     for o in scene.objects:
@@ -417,6 +424,8 @@ def nyu_unlabeled(scene: Scene, *, band: int = 2, min_region: int = 12) -> np.nd
 
     if not isinstance(scene, Scene):
         raise TypeError(f"scene must be a pasture.Scene, got {type(scene).__name__}")
+    band = check_int(band, "band", low=1)
+    min_region = check_int(min_region, "min_region", low=0)
     out = (void_border(scene.dense, band) == VOC_VOID) | (
         void_border(scene.instances, band) == VOC_VOID)
     for k in np.unique(scene.dense):
@@ -536,7 +545,7 @@ def read_nyu(path, *, indices=None) -> dict:
     """
     import h5py
 
-    path = Path(path)
+    path = check_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"NYUv2 file {path} does not exist. " + _nyu_help(path))
     try:
