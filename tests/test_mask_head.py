@@ -1,0 +1,212 @@
+"""course_lib.models.mask_head: shapes, crops, targets and pasting, the experiment's
+training on tiny data, evaluation, and bad input."""
+
+import pytest
+import torch
+import torchvision.ops as tvo
+
+from course_lib.coco_eval import coco_from_targets
+from course_lib.models import _cache, mask_head
+from course_lib.models.mask_head import (
+    MaskExperimentConfig,
+    MaskHead,
+    MaskHeadModel,
+    crop_features,
+    mask_iou,
+    mask_targets,
+    paste_masks,
+)
+from course_lib.models.trunk import Trunk
+
+
+def tiny_items(n=3, size=64, empty=(1,), crowd=()):
+    """``n`` random 64 px images, each with a rectangle object (none for ``empty``)."""
+    g = torch.Generator().manual_seed(0)
+    items = []
+    for i in range(n):
+        image = torch.rand(3, size, size, generator=g)
+        if i in empty:
+            boxes, labels = torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)
+            masks = torch.zeros(0, size, size, dtype=torch.uint8)
+            iscrowd = torch.zeros(0, dtype=torch.long)
+        else:
+            x1, y1 = 5 + 3 * i, 8 + 2 * i
+            boxes = torch.tensor([[x1, y1, x1 + 20, y1 + 14], [30.0, 30, 50, 60]])
+            masks = torch.zeros(2, size, size, dtype=torch.uint8)
+            masks[0, y1:y1 + 14, x1:x1 + 20] = 1
+            masks[1, 30:60, 30:50] = 1
+            image[:, y1:y1 + 14, x1:x1 + 20] = 0.9
+            labels = torch.tensor([1, 2])
+            iscrowd = torch.tensor([0, 1 if i in crowd else 0])
+        items.append((image, {"boxes": boxes, "labels": labels, "masks": masks,
+                              "iscrowd": iscrowd, "image_id": 100 + i}))
+    return items
+
+
+# --------------------------------------------------------------------------- shapes
+@pytest.mark.parametrize("upsample, classes", [(False, 1), (True, 1), (False, 5)])
+def test_mask_head_shapes(upsample, classes):
+    head = MaskHead(16, channels=8, num_convs=2, num_classes=classes, upsample=upsample)
+    out = head(torch.randn(3, 16, 7, 7))
+    assert out.shape == (3, classes, 14 if upsample else 7, 14 if upsample else 7)
+
+
+@pytest.mark.parametrize("stride", [8, 16])
+@pytest.mark.parametrize("roi_op", ["pool", "align"])
+def test_model_shapes_with_an_empty_image(stride, roi_op):
+    net = MaskHeadModel(stride=stride, roi_op=roi_op, roi_size=7, head_channels=8)
+    boxes = [torch.tensor([[4.0, 8, 30, 40], [0, 0, 64, 64]]), torch.zeros(0, 4)]
+    logits = net(torch.rand(2, 3, 64, 64), boxes)
+    assert logits.shape == (2, 1, 7, 7)
+    assert net(torch.rand(1, 3, 64, 64), [torch.zeros(0, 4)]).shape == (0, 1, 7, 7)
+    assert f"roi_op={roi_op!r}" in repr(net)
+
+
+def test_per_class_head_picks_the_box_class():
+    net = MaskHeadModel(stride=8, roi_size=5, head_channels=4, num_classes=3)
+    x, boxes = torch.rand(1, 3, 64, 64), [torch.tensor([[4.0, 8, 30, 40], [10, 10, 50, 50]])]
+    full = net.head(net.crop(net.features(x), boxes))
+    picked = net(x, boxes, labels=torch.tensor([2, 0]))
+    torch.testing.assert_close(picked[:, 0], torch.stack([full[0, 2], full[1, 0]]))
+    with pytest.raises(ValueError, match="labels"):
+        net(x, boxes)
+
+
+@pytest.mark.parametrize("roi_op", ["pool", "align"])
+def test_crop_matches_torchvision_and_course_lib(roi_op):
+    g = torch.Generator().manual_seed(1)
+    f = torch.randn(2, 4, 8, 8, generator=g)
+    rois = torch.tensor([[0, 3.2, 5.7, 40.1, 33.3], [1, 0, 0, 64, 64], [1, 17.0, 9, 18, 30]])
+    ours = crop_features(f, rois, 5, stride=8, roi_op=roi_op)
+    ref = (tvo.roi_pool(f, rois, 5, 1 / 8) if roi_op == "pool"
+           else tvo.roi_align(f, rois, 5, 1 / 8, 2, True))
+    torch.testing.assert_close(ours, ref)
+    pure = crop_features(f, rois, 5, stride=8, roi_op=roi_op, impl="course_lib")
+    torch.testing.assert_close(pure, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_frozen_backbone_gets_no_gradient():
+    net = MaskHeadModel(stride=16, roi_size=4, head_channels=4, freeze_backbone=True)
+    net(torch.rand(1, 3, 64, 64), [torch.tensor([[4.0, 8, 30, 40]])]).sum().backward()
+    assert all(p.grad is None for p in net.backbone.parameters())
+    assert all(p.grad is not None for p in net.head.parameters())
+
+
+# --------------------------------------------------------------------------- targets, pasting
+def test_mask_targets_known_answers():
+    masks = torch.zeros(2, 32, 32, dtype=torch.uint8)
+    masks[0, 8:24, 8:24] = 1                 # fills its box
+    masks[1, 0:16, 0:8] = 1                  # left half of the box (0, 0, 16, 16)
+    boxes = torch.tensor([[8.0, 8, 24, 24], [0, 0, 16, 16]])
+    t = mask_targets(masks, boxes, 4)
+    assert t.shape == (2, 4, 4) and t.dtype == torch.float32
+    torch.testing.assert_close(t[0], torch.ones(4, 4))
+    torch.testing.assert_close(t[1], torch.tensor([[1.0, 1, 0, 0]] * 4))
+    assert mask_targets(masks[:0], boxes[:0], 4).shape == (0, 4, 4)
+
+
+def test_paste_inverts_mask_targets():
+    masks = torch.zeros(3, 64, 64, dtype=torch.uint8)
+    masks[0, 10:30, 5:45] = 1
+    masks[1, 40:44, 50:53] = 1               # a tiny object
+    masks[2, 20:50, 20:50] = 1
+    masks[2, 30:40, 30:40] = 0               # a hole
+    boxes = torch.tensor([[5.0, 10, 45, 30], [50, 40, 53, 44], [20, 20, 50, 50]])
+    pasted = paste_masks(mask_targets(masks, boxes, 28), boxes, (64, 64))
+    assert pasted.shape == (3, 64, 64)
+    assert (pasted[:, :, :2] == 0).all() and (pasted[0, 31:] == 0).all(), "zero outside the box"
+    iou = mask_iou(pasted > 0.5, masks)
+    assert iou[0] == 1 and iou[1] == 1, iou
+    assert iou[2] > 0.95, iou
+
+
+def test_paste_of_a_constant_mask_fills_the_box():
+    boxes = torch.tensor([[3.0, 4, 13, 10]])
+    out = paste_masks(torch.ones(1, 1, 14, 14), boxes, (16, 20))
+    expected = torch.zeros(16, 20, dtype=torch.bool)
+    expected[4:10, 3:13] = True
+    assert torch.equal(out[0] > 0.5, expected)
+
+
+def test_mask_iou():
+    a = torch.zeros(2, 4, 4, dtype=torch.bool)
+    b = a.clone()
+    a[0, :2] = True
+    b[0, :, :2] = True
+    torch.testing.assert_close(mask_iou(a, b), torch.tensor([4 / 12, 1.0], dtype=torch.float64))
+
+
+# --------------------------------------------------------------------------- the experiment
+def test_experiment_trains_on_tiny_data_with_an_empty_image():
+    items = tiny_items(3, empty=(1,), crowd=(2,))
+    cfg = MaskExperimentConfig(steps=2, batch_size=3, head_channels=4, roi_size=7)
+    trunk, models, history = mask_head.train_mask_heads(cfg, items, progress=False)
+    assert set(models) == {("pool", 8), ("align", 8), ("pool", 16), ("align", 16)}
+    assert all(m.backbone is trunk for m in models.values()), "one shared trunk"
+    assert history[-1]["step"] == 2 and "RoiAlign stride 16" in history[-1]
+    gt = coco_from_targets([t for _, t in items], {1: "a", 2: "b"})
+    ev = mask_head.evaluate_mask_head(models[("align", 8)], items, gt, category_ids=[1, 2])
+    # 3 non-crowd objects (image 1 has none, the crowd region of image 2 is left out)
+    assert ev.ious.shape == (3,) and ev.probs.shape == (3, 64, 64)
+    assert 0 <= ev.mask_iou <= 1 and 0 <= ev.mask_ap <= 1 and 0 <= ev.boundary_f <= 1
+
+
+def test_experiment_with_only_empty_images_trains_the_classifier():
+    items = tiny_items(2, empty=(0, 1))
+    cfg = MaskExperimentConfig(steps=1, batch_size=2, head_channels=4, roi_size=5,
+                               strides=(8,), roi_ops=("align",))
+    _, _, history = mask_head.train_mask_heads(cfg, items, progress=False)
+    assert set(history[-1]) == {"step", "seconds", "aux"}
+
+
+def test_cache_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    cfg = MaskExperimentConfig(steps=1, head_channels=4)
+    trunk, models = cfg.build()
+    path = _cache.cache_path("maskheads", cfg)
+    assert path.parent == tmp_path / "models" and cfg.key() in path.name
+    _cache.save_model(path, mask_head._Experiment(trunk, models), cfg, [{"step": 1}])
+    state, history, _ = _cache.load_state(path, cfg)
+    assert history == [{"step": 1}] and "trunk.stages.0.0.0.weight" in state
+    assert _cache.load_state(path, MaskExperimentConfig(steps=2, head_channels=4)) is None
+    assert cfg.key() != MaskExperimentConfig(steps=1, head_channels=4, seed=1).key()
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_input_names_the_argument():
+    with pytest.raises(ValueError, match="stride"):
+        MaskHeadModel(stride=5)
+    with pytest.raises(ValueError, match="roi_op"):
+        MaskHeadModel(roi_op="max")
+    with pytest.raises(ValueError, match="impl"):
+        MaskHeadModel(impl="numpy")
+    with pytest.raises(ValueError, match="backbone"):
+        MaskHeadModel(Trunk(last="pool3", aux=()), stride=16)
+    net = MaskHeadModel(stride=8, roi_size=4, head_channels=4)
+    x = torch.rand(1, 3, 64, 64)
+    with pytest.raises(ValueError, match=r"boxes\[0\]"):
+        net(x, [torch.tensor([[30.0, 8, 4, 40]])])                 # x2 < x1
+    with pytest.raises(ValueError, match="one Tensor"):
+        net(x, [torch.zeros(0, 4), torch.zeros(0, 4)])
+    with pytest.raises(ValueError, match="batch indices"):
+        net(x, torch.tensor([[1.0, 0, 0, 8, 8]]))
+    with pytest.raises(ValueError, match="images"):
+        net(torch.rand(3, 64, 64), [torch.zeros(0, 4)])
+    with pytest.raises(TypeError, match="masks"):
+        paste_masks(torch.ones(1, 4, 4, dtype=torch.long), torch.tensor([[0.0, 0, 4, 4]]), (8, 8))
+    with pytest.raises(ValueError, match="boxes"):
+        paste_masks(torch.ones(1, 4, 4), torch.tensor([[0.0, float("nan"), 4, 4]]), (8, 8))
+    with pytest.raises(ValueError, match="image_size"):
+        paste_masks(torch.ones(1, 4, 4), torch.tensor([[0.0, 0, 4, 4]]), (8, 0))
+    with pytest.raises(ValueError, match="boxes must have one row per mask"):
+        mask_targets(torch.ones(2, 8, 8), torch.tensor([[0.0, 0, 4, 4]]), 4)
+    with pytest.raises(ValueError, match="same shape"):
+        mask_iou(torch.ones(1, 4, 4), torch.ones(1, 4, 5))
+    with pytest.raises(ValueError, match="strides"):
+        MaskExperimentConfig(strides=(32,))
+    with pytest.raises(ValueError, match="jitter"):
+        MaskExperimentConfig(jitter=1.5)
+    with pytest.raises(ValueError, match="steps"):
+        MaskExperimentConfig(steps=0)
+    with pytest.raises(TypeError, match="cfg"):
+        mask_head.train_mask_heads({"steps": 1})
