@@ -228,8 +228,9 @@ def _bilinear_taps(y: Tensor, size: int):
 def _box_frame(rois: Tensor, spatial_scale: float, aligned: bool, dtype: torch.dtype):
     """Start (x, y) and size (w, h) of each box on the feature map, as torchvision computes them."""
     offset = 0.5 if aligned else 0.0
-    # torchvision multiplies by the (double) scale in double, then stores as T
-    corners = (rois[:, 1:].double() * spatial_scale - offset).to(dtype)
+    # torchvision's kernel takes the scale as T and computes every step in T
+    scale = torch.tensor(spatial_scale, dtype=dtype, device=rois.device)
+    corners = rois[:, 1:].to(dtype) * scale - offset
     x1, y1, x2, y2 = corners.unbind(1)
     w, h = x2 - x1, y2 - y1
     if not aligned:  # legacy: force malformed boxes to be at least 1 x 1
@@ -591,9 +592,10 @@ def _pool_edges(lo: Tensor, hi: Tensor, pooled: int, size: int | None, spatial_s
 
     Clipped to ``[0, size]`` unless ``size`` is None.
     """
-    big = float(2**40)  # keeps absurd coordinates representable as integers
-    start = _round_half_away((lo.double() * spatial_scale).clamp(-big, big)).long()
-    end = _round_half_away((hi.double() * spatial_scale).clamp(-big, big)).long()
+    big = min(2.0**40, torch.finfo(dtype).max)  # keeps absurd coordinates representable as integers
+    scale = torch.tensor(spatial_scale, dtype=dtype, device=lo.device)  # in T, as torchvision
+    start = _round_half_away((lo.to(dtype) * scale).clamp(-big, big)).long()
+    end = _round_half_away((hi.to(dtype) * scale).clamp(-big, big)).long()
     length = (end - start + 1).clamp(min=1)  # pixels, both ends included
     bin_size = length.to(dtype) / pooled  # in T, as torchvision
     p = torch.arange(pooled + 1, device=lo.device, dtype=dtype)
