@@ -16,9 +16,10 @@ FCN-16s    ``("pool4",)``       x16 after fusing pool4
 FCN-8s     ``("pool4", "pool3")``  x8 after fusing pool4 and pool3
 =========  ===================  =====================================
 
-The skip score layers start at zero, as in the paper's staged training, so that an
-FCN-8s starts out computing exactly what its FCN-32s part computes and the skips only
-add detail.
+The skip score layers start at zero, as in the paper's staged training, so that a fresh
+FCN-8s predicts what its FCN-32s part predicts (the pool5 scores, interpolated in steps of
+2, 2 and 8 instead of one step of 32, so the scores differ slightly by interpolation) and
+the skips only add detail as they learn.
 """
 
 from __future__ import annotations
