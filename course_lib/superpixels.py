@@ -26,6 +26,7 @@ from ._checks import (
     as_tensor,
     check_bool,
     check_choice,
+    check_finite,
     check_ignore_index,
     check_int,
     check_positive,
@@ -416,7 +417,7 @@ def paint(values: Tensor, segments: Tensor) -> torch.Tensor:
     Tensor[H, W] or Tensor[C, H, W]
         ``out[..., y, x] = values[..., segments[y, x]]``.
     """
-    v = as_tensor(values, "values")
+    v = check_finite(as_tensor(values, "values"), "values")
     seg = _check_segments(segments)
     if v.ndim not in (1, 2):
         raise ValueError(f"values must have shape (K,) or (C, K), got shape {tuple(v.shape)}")

@@ -159,6 +159,7 @@ def legend_handles(indices, names=VOC_CLASSES, palette=None):
 
     indices = [check_int(i, "indices[...]", low=0, high=255)
                for i in np.asarray(as_tensor(np.asarray(indices), "indices")).ravel()]
+    names = _check_names(names)
     pal = _palette_array(palette, max(indices, default=0))
     handles = []
     for i in indices:

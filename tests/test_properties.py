@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 #: Modules whose public functions are tested; absent ones are skipped.
@@ -522,6 +522,17 @@ def _describe(kwargs: dict) -> str:
     return ", ".join(f"{k}={short(v)}" for k, v in kwargs.items())
 
 
+@pytest.fixture
+def restore_torch_state():
+    """seed_everything switches on deterministic algorithms for the process: undo it."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    rng = torch.get_rng_state()
+    yield
+    torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    torch.set_rng_state(rng)
+
+
 def _parameters(fn):
     try:
         sig = inspect.signature(fn)
@@ -539,12 +550,14 @@ def _parameters(fn):
     pytest.param(n, f, marks=pytest.mark.xfail(reason=KNOWN_FAILURES[n], strict=False))
     if n in KNOWN_FAILURES else (n, f) for n, f in FUNCTIONS],
     ids=[n.removeprefix("course_lib.") for n, _ in FUNCTIONS])
-def test_bad_input_gives_a_clear_error_or_a_valid_result(name, fn):
+def test_bad_input_gives_a_clear_error_or_a_valid_result(name, fn, restore_torch_state):
     required, optional = _parameters(fn)
+    known = name in KNOWN_FAILURES           # stop at the first failure: no shrinking
 
     @settings(max_examples=EXAMPLES.get(name, DEFAULT_EXAMPLES), deadline=None,
               derandomize=True, database=None, print_blob=False,
-              suppress_health_check=list(HealthCheck))
+              suppress_health_check=list(HealthCheck), report_multiple_bugs=not known,
+              phases=[Phase.generate] if known else list(Phase))
     @given(st.data())
     def run(data):
         p = data.draw(problems, label="problem")
