@@ -189,6 +189,11 @@ def test_rejects_non_module():
         receptive_fields(3)
 
 
+def test_rejects_zero_dim_tensor():
+    with pytest.raises(TypeError, match=r"module_or_layers must be an nn.Module.*got Tensor"):
+        receptive_fields(torch.tensor(3.0))
+
+
 def test_rejects_string():
     with pytest.raises(TypeError, match="module_or_layers must be an nn.Module"):
         receptive_fields("conv")
@@ -279,5 +284,10 @@ def test_box_rejects_non_bool_clip():
 
 
 def test_table_rejects_other_rows():
-    with pytest.raises(TypeError, match="rows must be ReceptiveField rows"):
+    with pytest.raises(TypeError, match=r"rows must be ReceptiveField rows.*got an item dict"):
         receptive_field_table([{"rf": 3}])
+
+
+def test_table_rejects_non_sequence():
+    with pytest.raises(TypeError, match=r"rows must be a sequence of ReceptiveField rows.*got NoneType"):
+        receptive_field_table(None)

@@ -128,11 +128,15 @@ def _leaves(module: nn.Module, prefix: str):
 def _layer_list(module_or_layers) -> list:
     if isinstance(module_or_layers, nn.Module):
         return list(_leaves(module_or_layers, ""))
-    if isinstance(module_or_layers, (str, bytes)) or not hasattr(module_or_layers, "__iter__"):
+    try:
+        if isinstance(module_or_layers, (str, bytes)):
+            raise TypeError
+        items = list(module_or_layers)
+    except TypeError:
         raise TypeError("module_or_layers must be an nn.Module or a sequence of nn.Modules or "
-                        f"(name, nn.Module) pairs, got {_got(module_or_layers)}")
+                        f"(name, nn.Module) pairs, got {_got(module_or_layers)}") from None
     layers = []
-    for index, item in enumerate(module_or_layers):
+    for index, item in enumerate(items):
         if isinstance(item, nn.Module):
             name, layer = str(index), item
         elif (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
@@ -325,9 +329,17 @@ def receptive_field_box(info: ReceptiveField, i: int, j: int, *, clip: bool = Fa
 
 def receptive_field_table(rows) -> str:
     """A fixed-width text table of :func:`receptive_fields`'s rows (for printing)."""
-    rows = list(rows)
+    try:
+        if isinstance(rows, (str, bytes)):
+            raise TypeError
+        rows = list(rows)
+    except TypeError:
+        raise TypeError(f"rows must be a sequence of ReceptiveField rows from receptive_fields, "
+                        f"got {_got(rows)}") from None
     if not all(isinstance(r, ReceptiveField) for r in rows):
-        raise TypeError("rows must be ReceptiveField rows from receptive_fields")
+        bad = next(r for r in rows if not isinstance(r, ReceptiveField))
+        raise TypeError(f"rows must be ReceptiveField rows from receptive_fields, got an item "
+                        f"{_got(bad)}")
     w = max([len("layer")] + [len(r.name) for r in rows]) + 2
     lines = [f"{'layer':<{w}}{'kind':<9}{'k':>3}{'s':>3}{'p':>3}{'d':>3}{'output':>10}"
              f"{'jump':>6}{'RF':>6}{'start':>8}"]
