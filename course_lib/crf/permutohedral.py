@@ -86,20 +86,20 @@ def _mixed_radix(lo: Tensor, hi: Tensor, what: str, extra_bits: float = 0.0) -> 
     return mult
 
 
-def _ranks(diff: Tensor) -> Tensor:
-    """Rank (Tensor[N, D] int64) of each coordinate in descending order, ties: lower index first.
+def _ranks(rows: Tensor) -> Tensor:
+    """Rank (Tensor[D, N] uint8) of each coordinate row in descending order, ties: lower row first.
 
-    pydensecrf's double loop over coordinate pairs, one vectorised comparison per pair.
+    pydensecrf's double loop over coordinate pairs, one vectorised comparison per pair
+    (uint8 counts: a rank is at most D - 1, and narrow integers are cheap to add).
     """
-    N, D = diff.shape
-    cols = diff.T.contiguous()                                         # (D, N)
-    rank = torch.zeros(D, N, dtype=torch.int64, device=diff.device)
+    D, N = rows.shape
+    rank = torch.zeros(D, N, dtype=torch.uint8, device=rows.device)
     for i in range(D - 1):
         for j in range(i + 1, D):
-            below = cols[i] < cols[j]                                  # i ranks after j
+            below = rows[i] < rows[j]                                  # i ranks after j
             rank[i] += below
             rank[j] += ~below
-    return rank.T
+    return rank
 
 
 def _blur(lat: Tensor, neighbours: Sequence[tuple[Tensor, Tensor]], reverse: bool) -> Tensor:
@@ -111,6 +111,11 @@ def _blur(lat: Tensor, neighbours: Sequence[tuple[Tensor, Tensor]], reverse: boo
         blurred += lat
         lat = blurred
     return lat
+
+
+def _index_dtype(largest: int) -> torch.dtype:
+    """int32 indices when they fit: sparse products read them faster than int64."""
+    return torch.int32 if largest < 2**31 else torch.int64
 
 
 def _csr(crow: Tensor, col: Tensor, val: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -189,9 +194,9 @@ class Permutohedral:
         D = d + 1
         self.num_points, self.dim = N, d
         self.device = dev = f.device
-
-        elevated = self.elevate(f)                                       # (N, D)
-        peak = float(elevated.abs().max())
+        # Work on coordinate rows (D, N): every per-coordinate step is then one contiguous op.
+        el = self._elevate_rows(f)                                       # (D, N)
+        peak = float(el.abs().max())
         if peak >= _MAX_COORDINATE:
             raise ValueError(
                 f"features span too large a range for the lattice: their elevated coordinates "
@@ -200,35 +205,38 @@ class Permutohedral:
                 f"divide the features by larger standard deviations")
 
         # Closest remainder-0 point: each coordinate rounded to a multiple of D (ties down).
-        v = elevated / D
+        v = el / D
         up = torch.ceil(v).mul_(D)
-        down = torch.floor(v).mul_(D)
-        rem0 = torch.where(up - elevated < elevated - down, up, down)    # (N, D)
-        coord_sum = (rem0 / D).sum(1).round().to(torch.int64)             # (N,)
+        down = v.floor_().mul_(D)
+        rem0 = torch.where((up - el) < (el - down), up, down)            # (D, N)
+        coord_sum = rem0.sum(0).div_(D).round_().to(torch.int16)          # (N,)
 
         # Rank of every coordinate of the residual; bring the point back onto the plane when
         # the rounded coordinates do not sum to 0 (ranks out of 0..d wrap around).
-        rank = _ranks(elevated - rem0) + coord_sum[:, None]
-        wrap = (rank < 0).to(torch.int64) - (rank > d).to(torch.int64)  # +1 / -1 / 0
+        rank = _ranks(el - rem0).to(torch.int16).add_(coord_sum)          # (D, N)
+        wrap = (rank < 0).to(torch.int16) - (rank > d).to(torch.int16)    # +1 / -1 / 0
         rank += D * wrap
-        rem0 += D * wrap.to(rem0.dtype)
+        rem0 += D * wrap
+        rank = rank.long()
 
         # Barycentric coordinates (p. 10).
-        w = (elevated - rem0) / D                                        # (N, D)
-        bary = torch.zeros(N, D + 1, device=dev, dtype=torch.float32)
-        bary.scatter_add_(1, d - rank, w)
-        bary.scatter_add_(1, d - rank + 1, -w)
-        bary[:, 0] += 1.0 + bary[:, D]
-        bary = bary[:, :D].contiguous()                                  # (N, D)
+        w = (el - rem0).div_(D)                                          # (D, N)
+        bary = torch.zeros(D + 1, N, device=dev, dtype=torch.float32)
+        bary.scatter_add_(0, d - rank, w)
+        bary.scatter_add_(0, d - rank + 1, w.neg_())
+        bary[0] += 1.0 + bary[D]
+        bary = bary[:D]                                                  # (D, N)
 
         # 1. Group the points by simplex: key = (remainder-0 corner, coordinate order). The
         # last coordinate of the corner is implied (the coordinates sum to 0).
-        quot = (rem0[:, :d] / D).round().to(torch.int64)                 # (N, d)
-        q_lo = quot.amin(0)
-        q_mult = _mixed_radix(q_lo, quot.amax(0), "simplex keys", D * math.log2(D))
-        rank_mult = D ** torch.arange(D, device=dev, dtype=torch.int64)
-        skey = ((quot - q_lo) * torch.tensor(q_mult, device=dev)).sum(1) * D**D + \
-            (rank * rank_mult).sum(1)                                    # (N,)
+        quot = rem0[:d].div_(D).round_().long()                          # (d, N)
+        q_lo, q_hi = quot.amin(1), quot.amax(1)
+        q_mult = _mixed_radix(q_lo, q_hi, "simplex keys", D * math.log2(D))
+        skey = torch.zeros(N, dtype=torch.int64, device=dev)
+        for i in range(d):
+            skey += (quot[i] - q_lo[i]) * (q_mult[i] * D**D)
+        for i in range(D):
+            skey += rank[i] * D**i
         sorted_keys, perm = torch.sort(skey, stable=True)               # points by simplex
         first = torch.ones(N, dtype=torch.bool, device=dev)
         first[1:] = sorted_keys[1:] != sorted_keys[:-1]
@@ -241,61 +249,71 @@ class Permutohedral:
         # 2. The D corners of every simplex: key_r = rem0 + canonical[r, rank] with
         # canonical[r, k] = r - D [k > d - r], each encoded as one int64 in mixed radix,
         # code = sum_i (key_i - lo_i) * mult_i, computed without materialising the keys.
-        rem0_i = rem0[rep].round().to(torch.int64)                       # (S, D)
-        rank_s = rank[rep]                                               # (S, D)
-        lo = quot.amin(0) * D - 2 * D                                    # room for corners
-        hi = quot.amax(0) * D + 2 * D                                    # and blur neighbours
+        lo = q_lo * D - 2 * D                                            # room for corners
+        hi = q_hi * D + 2 * D                                            # and blur neighbours
         mult = _mixed_radix(lo, hi, "vertex keys")
         self._lo, self._radix = lo, (hi - lo + 1).tolist()
         self._mult = torch.tensor(mult, device=dev, dtype=torch.int64)
-        mult_t = torch.cat([self._mult, self._mult.new_zeros(1)])        # (D,) last coord: 0
-        base = ((rem0_i[:, :d] - lo) * self._mult).sum(1)                # (S,)
-        by_rank = torch.zeros(S, D, device=dev, dtype=torch.int64).scatter_(
-            1, rank_s, mult_t.expand(S, D))                              # mult of the coord ranked k
-        # above[:, r] = sum of mult over coords with rank > d - r (suffix sums over ranks)
-        rev = by_rank.flip(1).cumsum(1)                                  # rev[:, m] = sum_{k >= d-m}
-        above = torch.cat([by_rank.new_zeros(S, 1), rev[:, :d]], 1)      # r=0: none; r: k >= d-r+1
-        r = torch.arange(D, device=dev, dtype=torch.int64)
+        base = torch.zeros(S, dtype=torch.int64, device=dev)
+        for i in range(d):
+            base += (quot[i, rep] * D - lo[i]) * mult[i]
+        mult_t = torch.tensor(mult + [0], device=dev, dtype=torch.int64)  # last coord: 0
+        # by_rank[k] = mult of the coordinate ranked k; above[r] = sum of mult over the
+        # coordinates with rank > d - r (suffix sums over ranks)
+        by_rank = torch.zeros(D, S, dtype=torch.int64, device=dev).scatter_(
+            0, rank[:, rep], mult_t[:, None].expand(D, S))
+        above = torch.zeros(D, S, dtype=torch.int64, device=dev)
+        above[1:] = by_rank.flip(0).cumsum(0)[:d]
         total = sum(mult)
-        codes = base[:, None] + r * total - D * above                    # (S, D)
-        uniq, corner = torch.unique(codes.reshape(-1), return_inverse=True)
-        corner = corner.reshape(S, D)                                    # vertex of each corner
-        self._codes = uniq                                               # (M,) sorted
+        codes = above.mul_(-D).add_(base)                                # (D, S), row r
+        codes += (torch.arange(D, device=dev) * total)[:, None]
+        # One sort of the S*D corner codes gives the vertices (distinct codes) and the
+        # corners grouped by vertex, which is what the splat matrix needs.
+        sorted_codes, pair = torch.sort(codes.reshape(-1), stable=True)  # pair = r * S + s
+        new = torch.ones_like(sorted_codes, dtype=torch.bool)
+        new[1:] = sorted_codes[1:] != sorted_codes[:-1]
+        pair_vertex = new.cumsum(0) - 1                                  # vertex of each pair
+        uniq = sorted_codes[new]                                         # (M,) sorted codes
+        corner = torch.empty_like(pair).scatter_(0, pair, pair_vertex).reshape(D, S)
+        self._codes = uniq
         self.num_vertices = M = uniq.numel()
         self.num_simplices = S
-        self.offsets = corner[simplex]                                   # (N, D) vertex indices
-        self.barycentric = bary                                          # (N, D) weights
 
-        # Blur neighbours along direction j: key - 1 everywhere except key_j + d (n1), and
-        # key + 1 except key_j - d (n2); for j = d only the implied coordinate moves.
-        # Missing vertices point at the extra zero row M.
-        self._neighbours = []
-        for j in range(D):
-            shift = D * mult[j] if j < d else 0
-            self._neighbours.append((self._lookup(uniq, uniq - total + shift),
-                                     self._lookup(uniq, uniq + total - shift)))
+        # Blur neighbours along direction j: key + 1 everywhere except key_j - d (n2), and
+        # key - 1 except key_j + d (n1); for j = d only the implied coordinate moves. Only n2
+        # is searched: n1 is its inverse (n2(v) = w exactly when n1(w) = v). Missing
+        # vertices point at the extra zero row M, which points at itself.
+        shift = torch.tensor([D * m for m in mult] + [0], device=dev)    # (D,)
+        n2 = self._lookup(uniq, (uniq[None] + total - shift[:, None]).reshape(-1))
+        n2 = torch.cat([n2[:-1].reshape(D, M), n2.new_full((D, 1), M)], 1)  # (D, M+1)
+        n1 = torch.full_like(n2, M)
+        n1.scatter_(1, n2[:, :M], torch.arange(M, device=dev).expand(D, M))
+        n1[:, M] = M                                                     # absent -> zero row
+        self._neighbours = [(n1[j], n2[j]) for j in range(D)]
 
-        # 3. Splat (M+1 x N): row v lists the points of every simplex with a corner at v. The
-        # (simplex, corner) pairs are sorted by vertex (S*D keys, not N*D), and each pair
-        # expands to its simplex's run of points in `perm`. Row/column M is the always-zero
-        # target of missing blur neighbours.
-        pair_vertex, pair = torch.sort(corner.reshape(-1), stable=True)  # (S*D,)
-        pair_simplex, pair_corner = pair // D, pair % D
+        # 3. Splat (M+1 x N): row v lists the points of every simplex with a corner at v; the
+        # pairs are already grouped by vertex, and each expands to its simplex's run of
+        # points in `perm`. Row/column M is the always-zero target of missing neighbours.
+        pair_corner, pair_simplex = pair // S, pair % S
         run = counts[pair_simplex]                                       # (S*D,) points per pair
-        row_nnz = torch.zeros(M + 1, dtype=torch.int64, device=dev).index_add_(0, pair_vertex, run)
+        row_nnz = torch.zeros(M + 1, dtype=torch.int64, device=dev).index_add_(0, pair_vertex,
+                                                                               run)
         crow = torch.cat([row_nnz.new_zeros(1), row_nnz.cumsum(0)])
-        shift = starts[pair_simplex] - (run.cumsum(0) - run)            # run start - nnz before
-        pos = torch.repeat_interleave(shift, run) + torch.arange(N * D, device=dev)
-        point = perm[pos]                                                # (N*D,) column indices
-        weight = bary.reshape(-1)[point * D + torch.repeat_interleave(pair_corner, run)]
-        self._splat = {torch.float32: _csr(crow, point, weight, (M + 1, N))}
-        # Slice (N x M+1): row i reads the D corners of its simplex (columns sorted per row).
+        entry_pair = torch.repeat_interleave(run)                        # (N*D,)
+        position = torch.arange(N * D, device=dev)                       # in sorted-point order
+        position += (starts[pair_simplex] - (run.cumsum(0) - run))[entry_pair]
+        point = perm[position]                                           # column indices
+        position += (pair_corner * N)[entry_pair]                        # runs: near-sequential
+        weight = bary[:, perm].reshape(-1)[position]
+        index = _index_dtype(max(N, M + 1) * D)
+        self._splat = {torch.float32: _csr(crow.to(index), point.to(index), weight, (M + 1, N))}
+        # Slice (N x M+1): row i reads the D corners of its simplex, in corner order.
+        self.offsets = corner.T.contiguous()[simplex]                    # (N, D) vertex indices
+        self.barycentric = bary.T.contiguous()                           # (N, D) weights
         alpha = 1.0 / (1.0 + 2.0 ** (-d))
-        sorted_corner, order = corner.sort(1)                            # (S, D)
-        step = torch.arange(0, N * D + 1, D, device=dev)
-        self._slice = {torch.float32: _csr(step, sorted_corner[simplex].reshape(-1),
-                                           bary.gather(1, order[simplex]).reshape(-1) * alpha,
-                                           (N, M + 1))}
+        step = torch.arange(0, N * D + 1, D, device=dev, dtype=index)
+        self._slice = {torch.float32: _csr(step, self.offsets.reshape(-1).to(index),
+                                           self.barycentric.reshape(-1) * alpha, (N, M + 1))}
 
     def _operators(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """Splat and slice matrices in ``dtype`` (float32 or float64; converted once)."""
@@ -314,15 +332,25 @@ class Permutohedral:
         lattice vertices are the points of this plane whose coordinates are all congruent
         modulo ``d + 1``.
         """
-        N, d = features.shape
-        f = features.to(torch.float32)
+        f = _check_features(features)
+        return Permutohedral._elevate_rows(f).T
+
+    @staticmethod
+    def _elevate_rows(f: Tensor) -> Tensor:
+        """:meth:`elevate` as coordinate rows (Tensor[d+1, N]), in pydensecrf's order of sums."""
+        N, d = f.shape
+        rows = f.T.to(torch.float32)                                      # (d, N)
         inv_std = math.sqrt(2.0 / 3.0) * (d + 1)
         i = torch.arange(d, device=f.device, dtype=torch.float32)
-        cf = f * (inv_std / torch.sqrt((i + 1) * (i + 2)))              # (N, d)
-        suffix = cf.flip(1).cumsum(1).flip(1)                            # sum_{i >= k} cf_i
-        tail = torch.cat([suffix[:, 1:], suffix.new_zeros(N, 1)], 1)     # sum_{i >= j} cf_i, j=1..d
-        j = torch.arange(1, d + 1, device=f.device, dtype=torch.float32)
-        return torch.cat([suffix[:, :1], tail - j * cf], 1)
+        scale = (inv_std / torch.sqrt((i + 1) * (i + 2))).tolist()
+        el = torch.empty(d + 1, N, device=f.device, dtype=torch.float32)
+        total = torch.zeros(N, device=f.device, dtype=torch.float32)
+        for j in range(d, 0, -1):                       # el_j = sum_{i >= j} cf_i - j cf_{j-1}
+            cf = rows[j - 1] * scale[j - 1]
+            torch.sub(total, cf, alpha=j, out=el[j])
+            total += cf
+        el[0] = total
+        return el
 
     def vertices(self) -> Tensor:
         """Integer coordinates (Tensor[M, d+1], int64) of the lattice vertices, in the elevated
@@ -415,23 +443,26 @@ class PermutohedralSum:
             return out
 
         pre, post = scales(pre, "pre"), scales(post, "post")
+        index = _index_dtype(sum((lat.num_vertices + 1) * (lat.dim + 1) + N * (lat.dim + 1)
+                                 for lat in lattices))
         crows, cols, vals, s_cols, s_vals = [], [], [], [], []
         row_base = nnz_base = 0
         for lat, a, b in zip(lattices, pre, post):
             sp, sl = lat._operators(self.dtype)
-            crows.append(sp.crow_indices()[(1 if crows else 0):] + nnz_base)
-            cols.append(sp.col_indices())
-            vals.append(sp.values() if a is None else sp.values() * a.to(self.dtype)[sp.col_indices()])
+            col = sp.col_indices()
+            crows.append(sp.crow_indices()[(1 if crows else 0):].to(index) + nnz_base)
+            cols.append(col.to(index))
+            vals.append(sp.values() if a is None else sp.values() * a.to(self.dtype)[col])
             D = lat.dim + 1
-            s_cols.append(sl.col_indices().reshape(N, D) + row_base)
+            s_cols.append(sl.col_indices().reshape(N, D).to(index) + row_base)
             s_vals.append(sl.values().reshape(N, D) if b is None else
                           sl.values().reshape(N, D) * b.to(self.dtype)[:, None])
             row_base += lat.num_vertices + 1
-            nnz_base += sp.values().numel()
+            nnz_base += col.numel()
         s_cols, s_vals = torch.cat(s_cols, 1), torch.cat(s_vals, 1)     # (N, sum D_k)
         per_row = s_cols.shape[1]
         self._splat = _csr(torch.cat(crows), torch.cat(cols), torch.cat(vals), (row_base, N))
-        step = torch.arange(0, N * per_row + 1, per_row, device=dev)
+        step = torch.arange(0, N * per_row + 1, per_row, device=dev, dtype=index)
         self._slice = _csr(step, s_cols.reshape(-1), s_vals.reshape(-1), (N, row_base))
         # Blur direction j of every lattice; a lattice with fewer directions maps each vertex
         # to its zero row (the blur is then the identity there).
