@@ -1,0 +1,282 @@
+"""Sampled mutation testing of course_lib (``make mutants``): do the tests notice small bugs?
+
+A *mutant* is course_lib with one small change, the kind a tired programmer makes:
+
+* a comparison flipped at its boundary (``<`` <-> ``<=``, ``>`` <-> ``>=``, ``==`` <-> ``!=``,
+  ``in`` <-> ``not in``, ``is`` <-> ``is not``);
+* ``+`` and ``-`` swapped (also ``+=`` / ``-=``);
+* a numeric constant changed by one (``n`` -> ``n + 1``);
+* ``min`` and ``max`` swapped (``amin``/``amax``, ``minimum``/``maximum``, ``clamp_min``/
+  ``clamp_max``, ``argmin``/``argmax``).
+
+For each module a seeded random sample of its mutation sites is drawn (docstrings and the
+message of ``raise`` statements are left alone). Each mutant is written into a temporary copy
+of the package and the module's own tests run against it (stopping at the first failure,
+with a time limit): a failing run *kills* the mutant, a passing one lets it *survive*.
+Survivors that behave exactly like the original (no test could tell them apart) are listed in
+``EQUIVALENT`` with the reason; the score is the share of the other mutants that are killed.
+
+The tests run inside one worker process per module (torch is imported once); each mutant
+gets fresh imports of course_lib and of the test files.
+
+Run:  .venv/bin/python tests/mutation.py [--sample 40] [--seed 0] [module ...]
+      (modules: keys of MODULES, e.g. metrics crf/grid; default: all that exist)
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: module (path under course_lib/, without .py) -> the tests that must notice its mutants
+MODULES = {
+    "metrics": ["tests/test_metrics.py"],
+    "crf/grid": ["tests/test_crf_grid.py"],
+    "crf/unary": ["tests/test_crf_unary.py"],
+    "crf/permutohedral": ["tests/test_permutohedral.py", "tests/test_crf_dense.py"],
+    "crf/dense": ["tests/test_crf_dense.py"],
+    "superpixels": ["tests/test_superpixels.py"],
+    "upsampling": ["tests/test_upsampling.py"],
+    "roi": ["tests/test_roi.py"],
+}
+
+#: Surviving mutants that cannot change any result, as (module, line, mutation): reason.
+EQUIVALENT: dict[tuple[str, int, str], str] = {}
+
+SWAPS = {"min": "max", "max": "min", "amin": "amax", "amax": "amin", "minimum": "maximum",
+         "maximum": "minimum", "clamp_min": "clamp_max", "clamp_max": "clamp_min",
+         "argmin": "argmax", "argmax": "argmin"}
+COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
+           ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot,
+           ast.IsNot: ast.Is}
+SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+          ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not",
+          ast.Add: "+", ast.Sub: "-"}
+
+
+# --------------------------------------------------------------------------- mutation sites
+def _skipped(tree: ast.AST) -> set[int]:
+    """ids of nodes never mutated: docstrings, raise statements, __all__."""
+    skip = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
+                isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            skip.add(id(body[0].value))
+        if isinstance(node, ast.Raise) or (isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)):
+            skip.update(id(n) for n in ast.walk(node))
+    return skip
+
+
+def mutation_sites(source: str) -> list[tuple[int, str]]:
+    """(line, description) of every mutation of ``source``, in a fixed order."""
+    tree = ast.parse(source)
+    skip = _skipped(tree)
+    sites = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Compare):
+            for op in node.ops:
+                sites.append((node.lineno, f"{SYMBOL[type(op)]} -> {SYMBOL[COMPARE[type(op)]]}"))
+        elif isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, (ast.Add, ast.Sub)):
+            new = ast.Sub if isinstance(node.op, ast.Add) else ast.Add
+            sites.append((node.lineno, f"{SYMBOL[type(node.op)]} -> {SYMBOL[new]}"))
+        elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            sites.append((node.lineno, f"{node.value!r} -> {node.value + 1!r}"))
+        elif isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else \
+                getattr(node.func, "id", None)
+            if name in SWAPS:
+                sites.append((node.lineno, f"{name} -> {SWAPS[name]}"))
+    return sites
+
+
+def mutate(source: str, index: int) -> str:
+    """``source`` with mutation ``index`` applied (walking the tree in ast.walk order)."""
+    tree = ast.parse(source)
+    skip = _skipped(tree)
+    count = 0
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Compare):
+            for k, op in enumerate(node.ops):
+                if count == index:
+                    node.ops[k] = COMPARE[type(op)]()
+                    return ast.unparse(tree)
+                count += 1
+        elif isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, (ast.Add, ast.Sub)):
+            if count == index:
+                node.op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
+                return ast.unparse(tree)
+            count += 1
+        elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            if count == index:
+                node.value = node.value + 1
+                return ast.unparse(tree)
+            count += 1
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in SWAPS:
+                if count == index:
+                    if isinstance(func, ast.Attribute):
+                        func.attr = SWAPS[name]
+                    else:
+                        func.id = SWAPS[name]
+                    return ast.unparse(tree)
+                count += 1
+    raise IndexError(index)
+
+
+# --------------------------------------------------------------------------- worker
+class _Timeout(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _Timeout()
+
+
+def worker(package_dir: str, module: str, tests: list[str], jobs: list[dict], timeout: int):
+    """Run the tests once per mutant in this process; print one JSON line per mutant."""
+    import pytest
+
+    sys.path.insert(0, package_dir)
+    sys.path.insert(1, str(ROOT / "tests"))
+    target = Path(package_dir) / "course_lib" / f"{module}.py"
+    original = target.read_text()
+    signal.signal(signal.SIGALRM, _on_alarm)
+    args = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow and not cuda and not browser",
+            "--no-header", "-W", "ignore", *tests]
+    for job in jobs:
+        target.write_text(job["source"])
+        for name in [n for n in sys.modules if n.startswith("course_lib") or n.startswith("test_")
+                     or n.startswith("conftest")]:
+            del sys.modules[name]
+        start = time.perf_counter()
+        signal.alarm(timeout)
+        try:
+            with open(os.devnull, "w") as sink:
+                stdout, stderr = sys.stdout, sys.stderr
+                sys.stdout = sys.stderr = sink
+                try:
+                    rc = int(pytest.main(args))
+                finally:
+                    sys.stdout, sys.stderr = stdout, stderr
+            outcome = "survived" if rc == 0 else "killed"
+        except _Timeout:
+            outcome = "timeout"
+        finally:
+            signal.alarm(0)
+        print(json.dumps({**{k: v for k, v in job.items() if k != "source"},
+                          "outcome": outcome, "seconds": round(time.perf_counter() - start, 1)}),
+              flush=True)
+    target.write_text(original)
+
+
+# --------------------------------------------------------------------------- driver
+def run_module(module: str, sample: int, seed: int, timeout: int) -> dict:
+    path = ROOT / "course_lib" / f"{module}.py"
+    source = path.read_text()
+    sites = mutation_sites(source)
+    rng = random.Random(f"{seed}:{module}")
+    chosen = sorted(rng.sample(range(len(sites)), min(sample, len(sites))))
+    lines = source.splitlines()
+    baseline = ast.unparse(ast.parse(source))
+    jobs = []
+    for index in chosen:
+        line, what = sites[index]
+        mutated = mutate(source, index)
+        if mutated == baseline:
+            continue
+        jobs.append({"module": module, "index": index, "line": line, "mutation": what,
+                     "code": lines[line - 1].strip()[:90], "source": mutated})
+    tmp = Path(tempfile.mkdtemp(prefix="course_lib_mutants_"))
+    try:
+        shutil.copytree(ROOT / "course_lib", tmp / "course_lib",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        unmutated = {"module": module, "index": -1, "line": 0, "mutation": "none", "code": "",
+                     "source": source}                # the baseline: must survive
+        spec = {"package_dir": str(tmp), "module": module, "timeout": timeout,
+                "tests": [str(ROOT / t) for t in MODULES[module]], "jobs": [unmutated, *jobs]}
+        spec_file = tmp / "spec.json"
+        spec_file.write_text(json.dumps(spec))
+        proc = subprocess.run([sys.executable, __file__, "--worker", str(spec_file)],
+                              capture_output=True, text=True, cwd=ROOT,
+                              timeout=timeout * (len(jobs) + 2))
+        results = [json.loads(line) for line in proc.stdout.splitlines()
+                   if line.startswith("{")]
+        if not results or results[0].get("mutation") != "none" or \
+                results[0]["outcome"] != "survived":
+            raise RuntimeError(f"the tests of {module} fail without any mutation: fix them "
+                               f"first\n{proc.stderr[-3000:]}")
+        results = results[1:]
+        if len(results) != len(jobs):
+            raise RuntimeError(f"worker for {module} stopped early:\n{proc.stderr[-3000:]}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for r in results:
+        reason = EQUIVALENT.get((module, r["line"], r["mutation"]))
+        if r["outcome"] == "survived" and reason:
+            r["outcome"], r["reason"] = "equivalent", reason
+    return {"module": module, "sites": len(sites), "results": results}
+
+
+def summary(report: dict) -> str:
+    results = report["results"]
+    count = {k: sum(r["outcome"] == k for r in results)
+             for k in ("killed", "timeout", "survived", "equivalent")}
+    judged = len(results) - count["equivalent"]
+    score = (count["killed"] + count["timeout"]) / judged if judged else float("nan")
+    text = [f"{report['module']:<18} {len(results):>3} of {report['sites']:>4} sites: "
+            f"{count['killed']} killed, {count['timeout']} timed out, {count['survived']} "
+            f"survived, {count['equivalent']} equivalent -> score {score:.0%}"]
+    for r in results:
+        if r["outcome"] == "survived":
+            text.append(f"    SURVIVED line {r['line']}: {r['mutation']:<14} {r['code']}")
+    return "\n".join(text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help=f"default: all of {list(MODULES)} that exist")
+    parser.add_argument("--sample", type=int, default=40, help="mutants per module (default 40)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=int, default=300, help="seconds per mutant")
+    parser.add_argument("--json", help="also write the full results to this file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        spec = json.loads(Path(args.worker).read_text())
+        worker(spec["package_dir"], spec["module"], spec["tests"], spec["jobs"], spec["timeout"])
+        return 0
+    modules = args.modules or [m for m in MODULES if (ROOT / "course_lib" / f"{m}.py").exists()
+                               and all((ROOT / t).exists() for t in MODULES[m])]
+    reports = []
+    for module in modules:
+        start = time.perf_counter()
+        report = run_module(module, args.sample, args.seed, args.timeout)
+        reports.append(report)
+        print(summary(report) + f"   ({time.perf_counter() - start:.0f} s)", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(reports, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
