@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.course-installed
 PORT ?= 8888
 
-.PHONY: help lab student-copies test install lint unit notebooks data data-check student browser browser-deps book book-deps bench clean
+.PHONY: help lab student-copies test install lint unit notebooks data data-check student browser browser-deps book book-deps bench mutants clean
 
 help:
 	@echo "make lab    install (once) and open JupyterLab: notebooks/ (instructor) and student/ (your copies)"
@@ -15,6 +15,7 @@ help:
 	@echo "make student  write student versions of the notebooks to student/ (overwrites them)"
 	@echo "make book   build the course as a static website in build/book/ (open index.html)"
 	@echo "make bench  run the benchmarks in benchmarks/"
+	@echo "make mutants  sampled mutation testing of metrics, crf, superpixels, upsampling, roi (slow; not in CI)"
 
 # Installs only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -79,6 +80,10 @@ book: install book-deps
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+# Sampled mutation testing (tests/mutation.py): do the tests notice small bugs? Takes long.
+mutants: install
+	nice -n 10 $(BIN)/python tests/mutation.py $(MUTANTS_ARGS)
 
 clean:
 	rm -rf $(VENV) student artifacts .pytest_cache
