@@ -103,10 +103,11 @@ def main() -> None:
         for C in LABELS:
             unary = noisy_unary(colour_label(image, C), C)
             u = torch.from_numpy(unary)
-            ts_ref, d = best_time(lambda: pydensecrf_setup(unary, image))
-            ti_ref, q_ref = best_time(lambda: np.array(d.inference(ITERATIONS)))
-            ts, crf = best_time(lambda: DenseCRF(u, image, **PARAMS))
-            ti, q = best_time(lambda: crf.inference(ITERATIONS))
+            # default arguments bind this iteration's values (best_time calls at once)
+            ts_ref, d = best_time(lambda un=unary, im=image: pydensecrf_setup(un, im))
+            ti_ref, q_ref = best_time(lambda d=d: np.array(d.inference(ITERATIONS)))
+            ts, crf = best_time(lambda u=u, im=image: DenseCRF(u, im, **PARAMS))
+            ti, q = best_time(lambda crf=crf: crf.inference(ITERATIONS))
             agree = (q.argmax(0).numpy().ravel() == q_ref.reshape(C, -1).argmax(0)).mean()
             rows.append(f"{f'{name} {W}x{H}':<20}{C:>7}{ts_ref:>10.3f}{ts:>10.3f}{ti_ref:>9.3f}"
                         f"{ti:>9.3f}{ts / ts_ref:>12.2f}{(ts + ti) / (ts_ref + ti_ref):>12.2f}"
