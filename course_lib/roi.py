@@ -203,7 +203,8 @@ def _check_result_size(K: int, C: int, P: int, Q: int) -> None:
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    # half types are computed in float32 (like torchvision's autocast path)
+    # half types are computed in float32: more accurate than torchvision's float16 kernel,
+    # and its CPU kernel has no bfloat16
     return dtype if dtype in (torch.float32, torch.float64) else torch.float32
 
 
@@ -352,9 +353,8 @@ def _roi_align_matrix(rois: Tensor, shape: tuple[int, int, int], pooled: tuple[i
     # int32 indices halve the memory traffic; embedding_bag takes either
     small = N * H * W < 2**31 and K * P * Q * Ly * Lx < 2**31
     itype = torch.int32 if small else torch.long
-    # the (Ly, Lx) tile of taps of each bin, bins in (p, q, k) order (see _RoIAlignFunction);
-    # zero weights are padding
-    # (contiguous, so that the broadcast tiles below are laid out in that order too)
+    # the (Ly, Lx) tile of taps of each bin, bins in (p, q, k) order (see _RoIAlignFunction),
+    # zero weights being padding; contiguous, so that the broadcast tiles are laid out so too
     iy, wy = iy.transpose(0, 1).contiguous(), wy.transpose(0, 1).contiguous()  # (P, K, Ly)
     ix, wx = ix.transpose(0, 1).contiguous(), wx.transpose(0, 1).contiguous()  # (Q, K, Lx)
     row_start = ((b[:, None] * H + iy) * W).to(itype)  # (P, K, Ly): flat index of (b, iy, 0)
@@ -374,9 +374,10 @@ def _roi_align_matrix(rois: Tensor, shape: tuple[int, int, int], pooled: tuple[i
 def _row_ids(crow: Tensor) -> Tensor:
     """The row of every entry of a CSR matrix, ``repeat_interleave(arange(rows), crow.diff())``.
 
-    (``repeat_interleave`` itself has a large fixed cost on the CPU.) Each row
-    start adds 1 at its first entry; a cumulative sum turns that into row ids,
-    and empty rows simply add twice at the same place.
+    (``repeat_interleave`` took tens of milliseconds even for tiny inputs on
+    the 2-core test machine.) Each row start adds 1 at its first entry; a
+    cumulative sum turns that into row ids, and empty rows simply add twice at
+    the same place.
     """
     nnz = int(crow[-1])
     starts = crow[1:-1].long()
@@ -621,62 +622,75 @@ def _pool_max(rows: Tensor, b: Tensor, hs: Tensor, he: Tensor, ws: Tensor, we: T
 
     ``rows`` (N*H*W, C) is the feature map with channels last; bins are
     numbered in (p, q, k) order (see :class:`_RoIAlignFunction` for why).
-    Returns ``value`` (P*Q*K, C) and ``arg`` (P*Q*K, C), the index into
-    ``rows`` of torchvision's maximum: the first one in row-major order that
+    Returns ``value`` (P*Q*K, C), ``arg`` (P*Q*K, C) and ``order``: row ``r``
+    of ``value`` and ``arg`` belongs to bin ``order[r]`` (bins are sorted by
+    size). ``arg`` is the index into ``rows`` of torchvision's maximum: the first one in row-major order that
     is larger than -FLT_MAX (NaN never is). Empty bins give 0, bins without
     such a value -FLT_MAX; both get ``arg = N*H*W`` (no gradient). Bins of the
     same (padded) size are gathered together into a (n, C, gh, gw)
     channels-last block and reduced with one ``max_pool2d`` (or ``argmax``);
     padding repeats the last row or column of a bin, which changes neither the
-    max nor its first position.
+    max nor its first position. (On CUDA the backward ``scatter_add`` adds
+    the gradients of bins sharing a maximum in no fixed order.)
     """
     NHW, C = rows.shape
     K, P = hs.shape
     Q = ws.shape[1]
     dev = rows.device
+    n_bins = P * Q * K
     lh = (he - hs).t()[:, None, :].expand(P, Q, K).reshape(-1)  # (P*Q*K,)
     lw = (we - ws).t()[None, :, :].expand(P, Q, K).reshape(-1)
-    nonempty = (lh > 0) & (lw > 0)
-    ch, cw = _size_class(lh), _size_class(lw)
+    # flat index of each bin's first pixel (b, hs, ws)
+    top = (b[None, :] * H + hs.t()) * W  # (P, K)
+    start = (top[:, None, :] + ws.t()[None, :, :]).reshape(-1)  # (P*Q*K,)
     index_dtype = torch.int32 if NHW < 2**31 - 1 else torch.long  # halves the memory kept
-    value = rows.new_empty(P * Q * K, C)  # every row is written below
-    arg = torch.empty(P * Q * K, C, dtype=index_dtype, device=dev)
-    empty = (~nonempty).nonzero().squeeze(1)
-    value.index_fill_(0, empty, 0)
-    arg.index_fill_(0, empty, NHW)
-    if K == 0 or C == 0 or empty.numel() == P * Q * K:
-        return value, arg
+    if n_bins == 0 or C == 0:
+        return (rows.new_zeros(n_bins, C), torch.full((n_bins, C), NHW, dtype=index_dtype, device=dev),
+                torch.arange(n_bins, device=dev))
     if bool(torch.isnan(rows).any()):  # torchvision never picks NaN; max_pool2d would
         rows = torch.where(torch.isnan(rows), rows.new_tensor(-math.inf), rows)
-    key = ch * (int(cw.max()) + 1) + cw  # one integer per (padded) bin size
-    for k in torch.unique(key[nonempty]).tolist():
-        sel_all = (nonempty & (key == k)).nonzero().squeeze(1)
-        gh, gw = int(ch[sel_all[0]]), int(cw[sel_all[0]])
-        for sel in sel_all.split(max(1, _POOL_BLOCK // (gh * gw * C))):
-            n = sel.numel()
-            pq, kk = sel // K, sel % K
-            pp, qq = pq // Q, pq % Q
-            r = hs[kk, pp, None] + torch.minimum(torch.arange(gh, device=dev), lh[sel, None] - 1)
-            c = ws[kk, qq, None] + torch.minimum(torch.arange(gw, device=dev), lw[sel, None] - 1)
-            pos = ((b[kk, None, None] * H + r[:, :, None]) * W + c[:, None, :]).to(index_dtype)
-            block = rows.index_select(0, pos.view(-1)).view(n, gh * gw, C)  # pos: (n, gh, gw)
+    # sort the bins by padded size, empty bins last: each size is then a slice
+    ch, cw = _size_class(lh), _size_class(lw)
+    nonempty = (lh > 0) & (lw > 0)
+    key = torch.where(nonempty, ch * (int(cw.max()) + 1) + cw, torch.iinfo(torch.long).max)
+    key, order = key.sort()
+    sizes, counts = torch.unique_consecutive(key, return_counts=True)
+    lh, lw, start, ch, cw = lh[order], lw[order], start[order], ch[order], cw[order]
+    value = rows.new_empty(n_bins, C)  # in sorted order; every row is written below
+    arg = torch.empty(n_bins, C, dtype=index_dtype, device=dev)
+    lo = 0
+    for size, n_group in zip(sizes.tolist(), counts.tolist()):
+        if size == torch.iinfo(torch.long).max:  # the empty bins
+            value[lo:] = 0
+            arg[lo:] = NHW
+            break
+        gh, gw = int(ch[lo]), int(cw[lo])
+        step = max(1, _POOL_BLOCK // (gh * gw * C))
+        for a in range(lo, lo + n_group, step):
+            z = min(a + step, lo + n_group)
+            n = z - a
+            # the pixels of each bin, padded by repeating its last row and column
+            dr = torch.minimum(torch.arange(gh, device=dev), lh[a:z, None] - 1) * W  # (n, gh)
+            dc = torch.minimum(torch.arange(gw, device=dev), lw[a:z, None] - 1)  # (n, gw)
+            pos = (start[a:z, None, None] + dr[:, :, None] + dc[:, None, :]).to(index_dtype)
+            block = rows.index_select(0, pos.view(-1)).view(n, gh * gw, C)
             if block.numel() >= 1 << 16:  # vectorised over channels: the fast kernel for big blocks
                 block = block.view(n, gh, gw, C).permute(0, 3, 1, 2)  # (n, C, gh, gw) channels last
-                m, a = torch.nn.functional.max_pool2d(block, (gh, gw), return_indices=True)
-                m, a = m.view(n, C), a.view(n, C)
+                m, i = torch.nn.functional.max_pool2d(block, (gh, gw), return_indices=True)
+                m, i = m.view(n, C), i.view(n, C)
             else:  # max(dim) and max_pool2d always start threads: costly for small blocks
-                a = block.argmax(dim=1)
-                m = block.gather(1, a[:, None]).squeeze(1)
-            # a: the first maximum, h * gw + w inside the block
-            at = pos.view(n, gh * gw).gather(1, a)
-            # torchvision starts from -FLT_MAX: a bin with nothing larger gives -FLT_MAX, no gradient
-            lost = ~(m > -_FLT_MAX)
-            if bool(lost.any()):
-                m = torch.where(lost, m.new_tensor(-_FLT_MAX), m)
-                at = torch.where(lost, at.new_tensor(NHW), at)
-            value.index_copy_(0, sel, m)
-            arg.index_copy_(0, sel, at)
-    return value, arg
+                i = block.argmax(dim=1)
+                m = block.gather(1, i[:, None]).squeeze(1)
+            # i: the first maximum, h * gw + w inside the block
+            value[a:z] = m
+            arg[a:z] = pos.view(n, gh * gw).gather(1, i)
+        lo += n_group
+    # torchvision starts from -FLT_MAX: a bin with nothing larger gives -FLT_MAX, no gradient
+    if lo and bool(value[:lo].min() <= -_FLT_MAX):  # (rare: one pass to check)
+        lost = ~(value[:lo] > -_FLT_MAX)
+        value[:lo] = torch.where(lost, value.new_tensor(-_FLT_MAX), value[:lo])
+        arg[:lo] = torch.where(lost, arg.new_tensor(NHW), arg[:lo])
+    return value, arg, order
 
 
 class _RoIPoolFunction(torch.autograd.Function):
@@ -685,19 +699,22 @@ class _RoIPoolFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, rows, b, hs, he, ws, we, H, W):
         K, P, Q, C = hs.shape[0], hs.shape[1], ws.shape[1], rows.shape[1]
-        value, arg = _pool_max(rows.detach(), b, hs, he, ws, we, H, W)  # (P*Q*K, C)
-        ctx.save_for_backward(arg)
+        value, arg, order = _pool_max(rows.detach(), b, hs, he, ws, we, H, W)  # sorted bins
+        ctx.save_for_backward(arg, order)
         ctx.shape = (rows.shape[0], K, P, Q)
+        inverse = torch.empty_like(order).scatter_(0, order, torch.arange(order.numel(), device=order.device))
+        value = value.index_select(0, inverse)  # (P*Q*K, C), bins in (p, q, k) order
         return value.view(P * Q, K * C).t().contiguous().view(K, C, P, Q)
 
     @staticmethod
     def backward(ctx, grad):
-        (arg,) = ctx.saved_tensors
+        arg, order = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return (None,) * 8
         n_rows, K, P, Q = ctx.shape
         C = grad.shape[1]
         grad_bins = grad.reshape(K * C, P * Q).t().contiguous().view(P * Q * K, C)
+        grad_bins = grad_bins.index_select(0, order)  # in the sorted order of `arg`
         grad_rows = grad.new_zeros(n_rows + 1, C).scatter_add(0, arg.long(), grad_bins)
         return (grad_rows[:-1],) + (None,) * 7
 
