@@ -142,7 +142,7 @@ def _check_range(pred, target, valid, num_classes, ignore_index):
     for name, lo, hi, x in (("target", t_lo, t_hi, t), ("pred", p_lo, p_hi, p)):
         if lo < 0 or hi >= num_classes:
             bad = x[(x < 0) | (x >= num_classes)]
-            values = sorted(set(bad[:1000].tolist()))[:5]
+            values = torch.unique(bad)[:5].tolist()
             where = "" if name == "target" else f" at pixels where target != {ignore_index}"
             raise ValueError(
                 f"{name} holds labels outside [0, num_classes={num_classes}){where}: found "

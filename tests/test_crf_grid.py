@@ -228,3 +228,82 @@ def test_one_result_type_with_legacy_unpacking():
     assert torch.equal(y, q.argmax(0)) and hist["energy"] == results["mean_field"].energy
     y, hist = results["icm"]
     assert hist == results["icm"].energy and results["icm"][0] is y
+
+
+# ----------------------------------------------------------------------------- mutation survivors
+def _neighbours(i, j, H, W, w):
+    """(ii, jj, weight) of every grid neighbour of (i, j), from the (E, H, W) weights."""
+    for k, (dy, dx) in enumerate(G.OFFSETS[: w.shape[0]]):
+        if 0 <= i + dy < H and 0 <= j + dx < W:
+            yield i + dy, j + dx, float(w[k, i, j])
+        if 0 <= i - dy < H and 0 <= j - dx < W:
+            yield i - dy, j - dx, float(w[k, i - dy, j - dx])
+
+
+def _icm_loop(u, w, sweeps):
+    """ICM by hand: pixels of colour (i + j) % 2 == 0, then 1 (4-connected grid)."""
+    C, H, W = u.shape
+    y = u.argmin(0).tolist()
+    for _ in range(sweeps):
+        for colour in (0, 1):
+            new = [row[:] for row in y]
+            for i in range(H):
+                for j in range(W):
+                    if (i + j) % 2 != colour:
+                        continue
+                    cost = [float(u[c, i, j]) + sum(wt for ii, jj, wt in _neighbours(i, j, H, W, w)
+                                                    if y[ii][jj] != c) for c in range(C)]
+                    best = min(range(C), key=lambda c: cost[c])
+                    if cost[best] < cost[y[i][j]] - 1e-6 * (1 + abs(cost[y[i][j]])):
+                        new[i][j] = best
+            y = new
+    return torch.tensor(y)
+
+
+def _mean_field_loop(u, w, iterations):
+    """Checkerboard mean field by hand in float64 (4-connected grid)."""
+    C, H, W = u.shape
+    q = torch.softmax(-u.double(), 0)
+    for _ in range(iterations):
+        for colour in (0, 1):
+            new = q.clone()
+            for i in range(H):
+                for j in range(W):
+                    if (i + j) % 2 == colour:
+                        m = sum(wt * q[:, ii, jj] for ii, jj, wt in _neighbours(i, j, H, W, w))
+                        new[:, i, j] = torch.softmax(-u[:, i, j].double() + m, 0)
+            q = new
+    return q
+
+
+def test_icm_equals_the_loop():
+    u, _ = _noisy(C=3, H=7, W=6, noise=1.5, seed=4)
+    w = G.contrast_weights(torch.rand(7, 6, 3, generator=torch.Generator().manual_seed(1)), 1.2)
+    assert torch.equal(G.icm(u, w, 3).labels, _icm_loop(u, w, 3))
+
+
+def test_checkerboard_mean_field_equals_the_loop():
+    u, _ = _noisy(C=3, H=5, W=6, noise=1.0, seed=2)
+    u = u.double()
+    w = G.potts_pairwise((5, 6), 0.7, dtype=torch.float64)
+    torch.testing.assert_close(G.mean_field_grid(u, w, 2).q, _mean_field_loop(u, w, 2))
+
+
+def test_diagonal_edges_weigh_one_over_sqrt2():
+    w = G.potts_pairwise((3, 3), 2.0, connectivity=8)
+    torch.testing.assert_close(w[:, 0, 1], torch.tensor([2.0, 2.0, 2 / 2**0.5, 2 / 2**0.5]))
+    c = G.contrast_weights(np.full((3, 3, 3), 0.5), connectivity=8)        # default w = 1
+    torch.testing.assert_close(c[:, 0, 1], torch.tensor([1.0, 1.0, 2**-0.5, 2**-0.5]))
+    c = G.contrast_weights(np.full((3, 3, 3), 0.5), 0.5, connectivity=8)  # 0 <= w < 1 is fine
+    torch.testing.assert_close(c[:, 0, 1], torch.tensor([0.5, 0.5, 0.5**1.5, 0.5**1.5]))
+
+
+def test_contrast_weights_rejects_an_empty_image():
+    with pytest.raises(ValueError, match="H, W >= 1"):
+        G.contrast_weights(np.zeros((0, 3, 3)))
+
+
+def test_alpha_expansion_default_cycles():
+    import inspect
+    assert inspect.signature(G.alpha_expansion).parameters["max_cycles"].default == 5
+    assert "default 5" in G.alpha_expansion.__doc__

@@ -647,3 +647,58 @@ def test_rejects_non_finite_scores():
     logits[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="pred must be finite"):
         metrics.confusion_matrix(logits, torch.zeros(1, 2, 2, dtype=torch.long), 2)
+
+
+# --------------------------------------------------------------------------- mutation survivors
+def test_trimap_excludes_void_pixels_in_the_band():
+    target = torch.zeros(8, 8, dtype=torch.long)
+    target[:, 4:] = 1
+    pred = target.clone()
+    target[:, 3] = VOID                                   # void on the boundary ...
+    pred[:, 3] = 1                                        # ... where the prediction is wrong
+    assert float(metrics.trimap_accuracy(pred, target, 2, width=1)) == 1.0
+
+
+def test_trimap_counts_wrong_pixels_without_ignore_index():
+    target = torch.zeros(6, 6, dtype=torch.long)
+    target[:, 3:] = 1
+    pred = target.clone()
+    pred[0, 2] = 1                                        # one error next to the boundary
+    band = int(metrics.boundaries(target).sum())          # width 0: just the boundary pixels
+    acc = float(metrics.trimap_accuracy(pred, target, 2, width=0, ignore_index=None))
+    assert acc == pytest.approx((band - 1) / band)
+
+
+def test_scores_of_shape_n_c_with_one_dimensional_target():
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])          # (N, C)
+    cm = metrics.confusion_matrix(scores, torch.tensor([0, 1, 1]), 2)
+    assert cm.tolist() == [[1, 0], [1, 1]]
+
+
+def test_codes_just_beyond_int16():
+    # K = 182: K^2 = 33124 > 32767 >= K^2 - 2K; the largest pair (181, 181) must be counted
+    K = 182
+    t = torch.arange(K).repeat(2)
+    p = torch.cat([torch.arange(K), torch.arange(K).flip(0)])
+    cm = metrics.confusion_matrix(p, t, K, ignore_index=None)
+    assert int(cm[K - 1, K - 1]) == 1 and int(cm[0, K - 1]) == 1 and int(cm.sum()) == 2 * K
+
+
+def test_one_class_with_void_pixels():
+    target = torch.tensor([[0, 0, VOID], [0, 0, VOID]])
+    pred = torch.tensor([[0, 0, 5], [0, 0, 7]])           # anything may sit under void
+    bf = metrics.boundary_f_score(pred, target, 1)
+    assert float(bf.f_score[0]) == 1.0
+    assert float(metrics.trimap_accuracy(pred, target, 1)) == 1.0
+
+
+def test_class_with_a_single_truth_pixel_has_an_accuracy():
+    s = metrics.scores(torch.tensor([[1, 0], [2, 5]]))
+    assert float(s.class_accuracy[0]) == 1.0
+
+
+def test_accumulator_repr_counts_pixels():
+    meter = metrics.ConfusionMatrix(2)
+    assert repr(meter) == "ConfusionMatrix(num_classes=2, ignore_index=255, pixels=0)"
+    meter.update(torch.tensor([0, 1, 1]), torch.tensor([0, 1, VOID]))
+    assert repr(meter).endswith("pixels=2)")

@@ -514,7 +514,8 @@ def alpha_expansion(unary: Tensor, weights: Tensor, *, max_cycles: int = 5,
     ----------
     unary : Tensor[C, H, W]
     weights : Tensor[E, H, W]
-    max_cycles : int
+    max_cycles : int, default 5
+        Cycles over all labels at most.
     init : Tensor[H, W], optional
         Start labelling (default: the unary argmin).
 
