@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .._checks import check_bool, check_int
+
 __all__ = ["SmallVGG", "conv_block", "STAGE_NAMES"]
 
 STAGE_NAMES = ("pool1", "pool2", "pool3", "pool4", "pool5")
@@ -32,6 +34,9 @@ def _check_positive_ints(value, name: str, length: int | None = None) -> tuple:
 
 def conv_block(in_channels: int, out_channels: int, *, norm: bool = True) -> nn.Sequential:
     """3x3 convolution (padding 1, so the size is kept), batch norm, ReLU."""
+    in_channels = check_int(in_channels, "in_channels", low=1)
+    out_channels = check_int(out_channels, "out_channels", low=1)
+    norm = check_bool(norm, "norm")
     layers = [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=not norm)]
     if norm:
         layers.append(nn.BatchNorm2d(out_channels))

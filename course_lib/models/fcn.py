@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_int, check_real
 from .backbone import STAGE_NAMES, SmallVGG
 from .fusion import match_size, upsample_to
 
@@ -44,6 +45,7 @@ def bilinear_upsampler(channels: int, factor: int = 2) -> nn.ConvTranspose2d:
     """
     from ..upsampling import bilinear_kernel
 
+    channels = check_int(channels, "channels", low=1)
     if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2 or factor % 2:
         raise ValueError(f"factor must be an even int >= 2, got {factor!r}")
     layer = nn.ConvTranspose2d(channels, channels, 2 * factor, stride=factor,
@@ -92,8 +94,8 @@ class FCN(nn.Module):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
-        if isinstance(skips, str):
-            raise TypeError(f"skips must be a sequence of pool names, got the string {skips!r}")
+        if isinstance(skips, str) or not hasattr(skips, "__iter__"):
+            raise TypeError(f"skips must be a sequence of pool names, got {skips!r}")
         skips = tuple(skips)
         expected = STAGE_NAMES[-2::-1]                # pool4, pool3, pool2, pool1
         if skips != expected[:len(skips)]:
@@ -110,8 +112,8 @@ class FCN(nn.Module):
                 and hasattr(backbone, "strides")):
             raise TypeError("backbone must be 'small', 'vgg16', a SmallVGG or a module with "
                             f"out_channels and strides, got {type(backbone).__name__}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        head_channels = check_int(head_channels, "head_channels", low=1)
+        dropout = check_real(dropout, "dropout", low=0.0, high=1.0, high_open=True)
         self.num_classes, self.skips = num_classes, skips
         self.backbone = backbone
         c5 = backbone.out_channels["pool5"]
