@@ -32,6 +32,7 @@ import numpy as np
 import pydensecrf.densecrf as dcrf
 import skimage.data
 import torch
+from _timing import best_of
 
 from course_lib.crf import DenseCRF, dense_crf
 
@@ -75,18 +76,6 @@ def pydensecrf_setup(unary: np.ndarray, image: np.ndarray):
     return d
 
 
-def best_time(fn, repeats: int = REPEATS, sync=lambda: None) -> tuple[float, object]:
-    out = fn()                                                       # warm-up
-    sync()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        sync()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -104,10 +93,10 @@ def main() -> None:
             unary = noisy_unary(colour_label(image, C), C)
             u = torch.from_numpy(unary)
             # default arguments bind this iteration's values (best_time calls at once)
-            ts_ref, d = best_time(lambda un=unary, im=image: pydensecrf_setup(un, im))
-            ti_ref, q_ref = best_time(lambda d=d: np.array(d.inference(ITERATIONS)))
-            ts, crf = best_time(lambda u=u, im=image: DenseCRF(u, im, **PARAMS))
-            ti, q = best_time(lambda crf=crf: crf.inference(ITERATIONS))
+            ts_ref, d = best_of(lambda un=unary, im=image: pydensecrf_setup(un, im), REPEATS)
+            ti_ref, q_ref = best_of(lambda d=d: np.array(d.inference(ITERATIONS)), REPEATS)
+            ts, crf = best_of(lambda u=u, im=image: DenseCRF(u, im, **PARAMS), REPEATS)
+            ti, q = best_of(lambda crf=crf: crf.inference(ITERATIONS), REPEATS)
             agree = (q.argmax(0).numpy().ravel() == q_ref.reshape(C, -1).argmax(0)).mean()
             rows.append(f"{f'{name} {W}x{H}':<20}{C:>7}{ts_ref:>10.3f}{ts:>10.3f}{ti_ref:>9.3f}"
                         f"{ti:>9.3f}{ts / ts_ref:>12.2f}{(ts + ti) / (ts_ref + ti_ref):>12.2f}"
@@ -118,7 +107,7 @@ def main() -> None:
     if torch.cuda.is_available():
         image = photos()["VOC photo"]
         ug = torch.from_numpy(noisy_unary(colour_label(image, 21), 21)).cuda()
-        t, _ = best_time(lambda: dense_crf(ug, image, iterations=ITERATIONS, **PARAMS),
+        t, _ = best_of(lambda: dense_crf(ug, image, iterations=ITERATIONS, **PARAMS),
                          sync=torch.cuda.synchronize)
         print(f"CUDA ({torch.cuda.get_device_name()}), VOC photo, 21 labels: {t:.3f} s")
     if "--no-memory" not in sys.argv:

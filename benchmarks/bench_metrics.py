@@ -13,9 +13,9 @@ checks the labels) and with ``validate_args=False`` (no checks at all).
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _timing import best_time
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from course_lib import metrics
@@ -33,17 +33,8 @@ def _inputs(device, dtype):
 
 
 def _time(fn, device, repeats):
-    fn()                                          # warm-up (allocations, CUDA kernels)
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
+    return best_time(fn, repeats, sync)          # after a warm-up (allocations, CUDA kernels)
 
 
 def main() -> None:

@@ -13,22 +13,12 @@ Run: .venv/bin/python benchmarks/bench_roi.py [--repeats 5]
 
 import argparse
 import math
-import time
 
 import torch
 import torchvision.ops as tvo
+from _timing import timed
 
 from course_lib import roi
-
-
-def timed(fn, sync=None):
-    if sync is not None:
-        sync()
-    t = time.perf_counter()
-    fn()
-    if sync is not None:
-        sync()
-    return time.perf_counter() - t
 
 
 def make_boxes(n_rois, n_images, image_size, generator):

@@ -10,27 +10,15 @@ Run: .venv/bin/python benchmarks/bench_slic.py [--repeats 5]
 """
 
 import argparse
-import time
 
 import imgviz
 import numpy as np
 import skimage.data
 import torch
+from _timing import best_time
 from skimage.segmentation import slic as sk_slic
 
 from course_lib import superpixels as sp
-
-
-def best_time(fn, repeats, sync=None):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        if sync is not None:
-            sync()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():

@@ -4,6 +4,7 @@ sanity training, bad input."""
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import overfit_one_scene
 
 import course_lib as cl
 from course_lib import models
@@ -236,24 +237,10 @@ def test_channels_last_input_gives_the_same_logits():
 def test_overfits_one_image(hidden):
     """Sanity: 60 steps on one 64 px Pasture scene drive the loss down and the pixel
     accuracy up."""
-    from course_lib.data import pasture
-
     torch.manual_seed(0)
-    scene = pasture.render_scene(3, 64)
-    x = torch.from_numpy(scene.image).permute(2, 0, 1)[None].float() / 255
-    y = torch.from_numpy(scene.label)[None]
     net = HypercolumnNet(21, grid=5, hidden=hidden,
                          backbone=SmallVGG((8, 16, 16, 32, 32), (1, 1, 1, 1, 1)))
-    opt = torch.optim.Adam(net.parameters(), 1e-2)
-    losses = []
-    for _ in range(60):
-        loss = F.cross_entropy(net(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    acc = float((net(x).argmax(1) == y).double().mean())
-    background = float((y == 0).double().mean())
+    losses, acc, background = overfit_one_scene(net, 64)
     assert losses[-1] < 0.1 * losses[0], losses[::10]
     assert acc > max(0.9, background), f"reached only {acc:.3f} on its training image"
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import overfit_one_scene
 
 from course_lib import models
 from course_lib.models import FCN, SmallVGG, fcn8s, fcn16s, fcn32s, match_size, upsample_to
@@ -86,24 +87,10 @@ def test_upsample_to_keeps_cells_on_their_pixels():
 def test_each_model_overfits_one_image(name, loss_ratio, target):
     """Sanity: 60 steps on one 128 px Pasture scene drive the loss down and the pixel accuracy
     up (FCN-32s's 4 x 4 score map cannot draw the legs: its loss levels off higher)."""
-    from course_lib.data import pasture
-
     torch.manual_seed(0)
-    scene = pasture.render_scene(3, 128)
-    x = torch.from_numpy(scene.image).permute(2, 0, 1)[None].float() / 255
-    y = torch.from_numpy(scene.label)[None]
     net = models.build(name, 21, backbone=SmallVGG((8, 16, 16, 32, 32), (1, 1, 1, 1, 1)),
                        head_channels=32, dropout=0.0)
-    opt = torch.optim.Adam(net.parameters(), 1e-2)
-    losses = []
-    for _ in range(60):
-        loss = F.cross_entropy(net(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    acc = float((net(x).argmax(1) == y).double().mean())
-    background = float((y == 0).double().mean())
+    losses, acc, background = overfit_one_scene(net, 128)
     assert losses[-1] < loss_ratio * losses[0], losses[::10]
     assert acc > max(target, background), f"{name} reached only {acc:.3f} on its training image"
 
