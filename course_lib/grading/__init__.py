@@ -14,6 +14,7 @@ Command line (run from the repository root)::
     python -m course_lib.grading check --autograde   # + nbgrader autograde: full vs zero marks
     python -m course_lib.grading student --out student   # student versions (``make student``)
     python -m course_lib.grading points              # Markdown table of points per notebook
+    python -m course_lib.grading tampering 03_metrics --course course   # changed locked cells
 
 The *Exercises section* of a notebook is everything from its ``Exercises`` heading (or,
 without one, its first nbgrader cell) to its last nbgrader cell. It must run on the
@@ -22,7 +23,9 @@ those cells, so checking every exercise takes seconds, not a full notebook run.
 
 The package is split by job: :mod:`.checks` (the nbgrader format), :mod:`.student` (student
 versions), :mod:`.bite` (tests pass on solutions, fail on stubs), :mod:`.autograde`
-(nbgrader's autograder) and :mod:`.cli` (points table, command line). Every public name is
+(nbgrader's autograder), :mod:`.feedback` (feedback without the hidden tests),
+:mod:`.tampering` (submissions that changed locked or graded cells) and :mod:`.cli` (points
+table, command line). Every public name is
 available here, as ``course_lib.grading.<name>``.
 """
 
@@ -41,7 +44,9 @@ from .checks import (
     validate,
 )
 from .cli import main, points_table
+from .feedback import HideHiddenTests, hide_hidden_tests
 from .student import student_version, write_student_versions
+from .tampering import notebook_tampering, protected_cells, tampering_report
 
 __all__ = [
     "SOLUTION_MARKERS",
@@ -63,4 +68,9 @@ __all__ = [
     "autograde",
     "points_table",
     "main",
+    "HideHiddenTests",
+    "hide_hidden_tests",
+    "protected_cells",
+    "notebook_tampering",
+    "tampering_report",
 ]

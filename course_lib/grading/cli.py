@@ -10,6 +10,7 @@ from .autograde import autograde
 from .bite import prove_tests_bite
 from .checks import check_notebooks, graded_cells, notebook_paths, read_notebook
 from .student import write_student_versions
+from .tampering import tampering_report
 
 # --------------------------------------------------------------------------- points
 
@@ -55,7 +56,13 @@ def main(argv=None):
                              help="also grade solved and stub versions with nbgrader autograde")
         if name == "student":
             sub.add_argument("--out", default="student", help="output folder (default: student)")
+    sub = commands.add_parser("tampering", help="name the submissions whose locked or graded "
+                              "cells were changed or deleted (an nbgrader course directory)")
+    sub.add_argument("assignment", help="the assignment, e.g. 03_metrics")
+    sub.add_argument("--course", default=".", help="the nbgrader course directory (default: .)")
     args = parser.parse_args(argv)
+    if args.command == "tampering":
+        return _tampering(args)
     paths = _paths(args)
     if not paths:
         print(f"no NN_*.ipynb notebooks in {args.folder}", file=sys.stderr)
@@ -99,3 +106,17 @@ def main(argv=None):
     for msg in problems:
         print(msg, file=sys.stderr)
     return 1 if problems else 0
+
+
+def _tampering(args):
+    try:
+        report = tampering_report(args.course, args.assignment)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for student, problems in report.items():
+        for msg in problems:
+            print(f"{student}: {msg}")
+    if not report:
+        print(f"{args.assignment}: no submission changed or deleted a locked or graded cell")
+    return 1 if report else 0
