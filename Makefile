@@ -5,8 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.course-installed
 PORT ?= 8888
+HUB_PORT ?= 8000
 
-.PHONY: help lab student-copies test install lint unit notebooks data data-check student browser browser-deps book book-deps bench mutants clean
+.PHONY: help lab student-copies test install lint unit notebooks data data-check student browser browser-deps book book-deps bench mutants hub hub-deps clean
 
 help:
 	@echo "make lab    install (once) and open JupyterLab: notebooks/ (instructor) and student/ (your copies)"
@@ -16,12 +17,13 @@ help:
 	@echo "make book   build the course as a static website in build/book/ (open index.html)"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make mutants  sampled mutation testing of metrics, crf, superpixels, upsampling, roi (slow; not in CI)"
+	@echo "make hub    a demo classroom: JupyterHub + nbgrader on 127.0.0.1:$(HUB_PORT), one instructor, 3 students"
 
 # Installs only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,hub]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -37,7 +39,7 @@ data-check: install
 	$(BIN)/python -m course_lib.data.manifest --check
 
 lint: install
-	$(BIN)/ruff check course_lib tests benchmarks notebooks book
+	$(BIN)/ruff check course_lib tests benchmarks notebooks book hub
 
 unit: install
 	$(BIN)/python -m pytest -q -m "not browser" tests
@@ -51,7 +53,7 @@ browser-deps:
 browser: install browser-deps
 	$(BIN)/python -m pytest -q -m browser tests
 
-test: install data-check lint book unit notebooks browser
+test: install data-check lint book hub-deps unit notebooks browser
 
 data: install
 	$(BIN)/python -m course_lib.data.export --out data
@@ -80,6 +82,16 @@ book: install book-deps
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+# configurable-http-proxy, pinned in hub/package-lock.json, into hub/node_modules/ (once);
+# without npm the hub test skips and says why.
+hub-deps:
+	@[ -x hub/node_modules/.bin/configurable-http-proxy ] || (cd hub && npm ci --no-audit --no-fund --loglevel=error) || echo "configurable-http-proxy could not be installed (npm); make hub and the hub test need it"
+
+# A demo classroom on 127.0.0.1 (hub/classroom.py): as root, system users demo-instructor and
+# demo-student1..3; Ctrl-C stops it and removes them.
+hub: install hub-deps
+	$(BIN)/python hub/classroom.py demo --port $(HUB_PORT)
 
 # Sampled mutation testing (tests/mutation.py): do the tests notice small bugs? Takes long.
 mutants: install

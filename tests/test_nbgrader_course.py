@@ -1,4 +1,4 @@
-"""The instructor's nbgrader route with the course's configuration (``hub/nbgrader_config.py``).
+"""The instructor's nbgrader route with the course's configuration (``hub/config/nbgrader_config.py``).
 
 One course directory is built with nbgrader's own commands (``generate_assignment``,
 ``autograde``, ``generate_feedback``, ``export``, as notebooks/README.md tells an instructor)
@@ -50,7 +50,7 @@ def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("nbgrader") / "course"
     (course / "source" / ASSIGNMENT).mkdir(parents=True)
     (course / "source" / ASSIGNMENT / NAME).write_bytes(FIXTURE.read_bytes())
-    (course / "nbgrader_config.py").write_bytes((ROOT / "hub" / "nbgrader_config.py").read_bytes())
+    (course / "nbgrader_config.py").write_bytes((ROOT / "hub" / "config" / "nbgrader_config.py").read_bytes())
     done = _nbgrader(course, "generate_assignment", ASSIGNMENT)
     assert done.returncode == 0, done.stderr
     release = nbformat.read(course / "release" / ASSIGNMENT / NAME, as_version=4)

@@ -4,7 +4,7 @@ nbgrader's autograder puts the hidden tests back into each submission before run
 its feedback step renders that notebook as it is: every hidden assert, and the traceback of the
 one that failed, goes back to the learner, so the hidden tests are spent after one term.
 :class:`HideHiddenTests` is an nbconvert preprocessor for nbgrader's feedback step (see
-``hub/nbgrader_config.py``)::
+``hub/config/nbgrader_config.py``)::
 
     c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]
 

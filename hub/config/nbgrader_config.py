@@ -1,7 +1,7 @@
-# The course's nbgrader configuration: copy it into the course directory (`course/` in
-# notebooks/README.md, the instructor's ~/course on the hub; `make hub` does it).
-# Environment variables override the defaults, so one file serves the demo, the tests and a
-# real server: COURSE_ID, NBGRADER_EXCHANGE.
+# The course's nbgrader configuration. Copy it into the course directory (notebooks/README.md);
+# on the hub every user's server reads it from hub/config (JUPYTER_CONFIG_PATH, set by
+# hub/jupyterhub_config.py). Environment variables override the defaults, so one file serves
+# the guide, the demo, the tests and a real server: COURSE_ID, NBGRADER_EXCHANGE, COURSE_ROOT.
 import os
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
@@ -12,10 +12,13 @@ from course_lib.grading.feedback import HideHiddenTests
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
 c.CourseDirectory.course_id = os.environ.get("COURSE_ID", "segmentation")
+if os.environ.get("COURSE_ROOT"):  # the instructor's course directory on the hub (~/course)
+    c.CourseDirectory.root = os.path.expanduser(os.environ["COURSE_ROOT"])
 # The exchange: where `nbgrader release_assignment` puts assignments, `fetch_assignment` reads
-# them and `submit` writes. nbgrader's documented layout: the folder world-writable with the
-# sticky bit (chmod 1777), on a disk every user's server sees. hub/jupyterhub_config.py and
-# `make hub` create it; on a real server use /srv/nbgrader/exchange (nbgrader's default).
+# them and `submit` writes. As nbgrader documents it: one folder on a disk every user's server
+# sees, readable and writable by all (`mkdir -p /srv/nbgrader/exchange; chmod ugo+rw` it, 777;
+# nbgrader makes <course>/inbound write-only for students, 733, and outbound read-only, 755). hub/classroom.py (`make hub`,
+# the tests) creates it; on a real server use /srv/nbgrader/exchange (nbgrader's default).
 c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE", "/srv/nbgrader/exchange")
 
 # seconds per cell: nbgrader's default (30) is too short for the notebooks' training cells
