@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 def timed(fn: Callable[[], object], sync: Callable[[], object] | None = None) -> float:
@@ -40,3 +40,24 @@ def best_time(fn: Callable[[], object], repeats: int = 5,
               sync: Callable[[], object] | None = None) -> float:
     """The best time of ``repeats`` calls of ``fn`` after one warm-up call (seconds)."""
     return best_of(fn, repeats, sync)[0]
+
+
+def interleaved(fns: Sequence[Callable[[], object]], repeats: int = 5,
+                sync: Callable[[], object] | None = None) -> list[tuple[float, object]]:
+    """Best time and last result of each function, after one warm-up call of each.
+
+    The functions take turns in every round, so that a busy moment of the machine (shared
+    with others) hits them alike.
+    """
+    outs = [fn() for fn in fns]                                      # warm-up
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for k, fn in enumerate(fns):
+            if sync is not None:
+                sync()
+            t = time.perf_counter()
+            outs[k] = fn()
+            if sync is not None:
+                sync()
+            best[k] = min(best[k], time.perf_counter() - t)
+    return list(zip(best, outs))

@@ -28,6 +28,8 @@ The filtering ``K Q`` is done by the permutohedral lattice (``method="lattice"``
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 from torch import Tensor
 
@@ -157,6 +159,21 @@ class _Kernel:
         return self.norm * self._raw(self.norm * values)
 
 
+def _build_kernels(specs, method: str, dtype: torch.dtype, device) -> list[_Kernel]:
+    """The kernels of ``specs`` ((name, features, weight) each), in that order.
+
+    On a CPU with several torch threads the last (the appearance kernel, the larger lattice)
+    is built in a second thread meanwhile: many of the lattice's steps (sorting, scattering,
+    cumulative sums) use one core, and the two lattices are independent.
+    """
+    if len(specs) < 2 or torch.device(device).type != "cpu" or torch.get_num_threads() < 2:
+        return [_Kernel(*spec, method, dtype) for spec in specs]
+    with ThreadPoolExecutor(1) as pool:
+        last = pool.submit(_Kernel, *specs[-1], method, dtype)
+        first = [_Kernel(*spec, method, dtype) for spec in specs[:-1]]
+        return [*first, last.result()]
+
+
 class DenseCRF:
     """A fully connected CRF for one image; kernels are built once, inference runs many times.
 
@@ -198,17 +215,17 @@ class DenseCRF:
         image = _as_image(image, H, W, unary.device)
         self.shape = (C, H, W)
         self.method, self.dtype = method, dtype
-        self.unary = unary.to(dtype).reshape(C, H * W).T.contiguous()    # (N, C)
-        self.kernels = []
+        specs = []                                                       # (name, features, w)
         if compat_gaussian != 0:
             f = dense_crf_features(H, W, sxy=sxy_gaussian, device=unary.device, dtype=dtype)
-            self.kernels.append(_Kernel(f"smoothness kernel (sxy_gaussian={_show(sxy_gaussian)})", f,
-                                        compat_gaussian, method, dtype))
+            specs.append((f"smoothness kernel (sxy_gaussian={_show(sxy_gaussian)})", f,
+                          compat_gaussian))
         if compat_bilateral != 0:
             f = dense_crf_features(H, W, sxy=sxy_bilateral, image=image, srgb=srgb, dtype=dtype)
-            self.kernels.append(_Kernel(f"appearance kernel (sxy_bilateral="
-                                        f"{_show(sxy_bilateral)}, srgb={_show(srgb)})", f,
-                                        compat_bilateral, method, dtype))
+            specs.append((f"appearance kernel (sxy_bilateral={_show(sxy_bilateral)}, "
+                          f"srgb={_show(srgb)})", f, compat_bilateral))
+        self.kernels = _build_kernels(specs, method, dtype, unary.device)
+        self.unary = unary.to(dtype).reshape(C, H * W).T.contiguous()    # (N, C)
         self._fused = None
         if method == "lattice" and self.kernels:
             # one operator: sum_k w_k n_k * Slice_k Blur_k Splat_k (n_k * Q)

@@ -28,9 +28,12 @@ replaced by sorting integer-encoded keys, and the neighbour look-up by
 CUDA). Sorting is what costs, so it is done on as few keys as possible: points
 are first grouped by their *simplex* (one key per point: the remainder-0 corner
 and the ordering of the coordinates), and only the ``d + 1`` corners of each
-distinct simplex, far fewer than ``N (d + 1)``, are sorted into vertices. The
-splat matrix (vertices x points) is then laid out from the simplex groups
-without sorting the ``N (d + 1)`` point-vertex pairs.
+distinct simplex, far fewer than ``N (d + 1)``, are sorted into vertices. A
+vertex key is coded by its remainder ``r`` modulo ``d + 1`` and the quotients
+``(key - r) / (d + 1)``, so that keys fit in 32 bits (half the sorting work of
+64) for images of ordinary size. The splat matrix (vertices x points) is then
+laid out from the simplex groups without sorting the ``N (d + 1)`` point-vertex
+pairs.
 
 References
 ----------
@@ -57,7 +60,8 @@ _MAX_COORDINATE = 2**15
 #: Largest squared distance from the centroid in exact filtering (float64 keeps distances of
 #: nearby points to about 1e-4 there).
 _MAX_EXACT_SQUARED = 1e12
-#: Vertex keys are packed into one int64 (mixed radix); at most this many bits.
+#: Simplex and vertex keys are packed into one integer (mixed radix; int32 when they fit,
+#: else int64); at most this many bits.
 _MAX_CODE_BITS = 62
 
 
@@ -71,7 +75,7 @@ def _check_features(features) -> Tensor:
 
 def _mixed_radix(lo: Tensor, hi: Tensor, what: str, extra_bits: float = 0.0) -> list[int]:
     """Multipliers packing integer coordinates in [lo, hi] into one int64, or a clear error."""
-    radix = (hi - lo + 1).tolist()
+    radix = [int(r) for r in (hi - lo + 1).tolist()]
     bits = sum(math.log2(r) for r in radix) + extra_bits
     if bits > _MAX_CODE_BITS:
         raise ValueError(
@@ -116,6 +120,11 @@ def _blur(lat: Tensor, neighbours: Sequence[tuple[Tensor, Tensor]], reverse: boo
 def _index_dtype(largest: int) -> torch.dtype:
     """int32 indices when they fit: sparse products read them faster than int64."""
     return torch.int32 if largest < 2**31 else torch.int64
+
+
+def _code_dtype(size: int) -> torch.dtype:
+    """int32 keys when all ``size`` codes fit: sorting them takes half the passes of int64."""
+    return torch.int32 if size <= 2**31 else torch.int64
 
 
 def _csr(crow: Tensor, col: Tensor, val: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -209,70 +218,82 @@ class Permutohedral:
         up = torch.ceil(v).mul_(D)
         down = v.floor_().mul_(D)
         rem0 = torch.where((up - el) < (el - down), up, down)            # (D, N)
-        coord_sum = rem0.sum(0).div_(D).round_().to(torch.int16)          # (N,)
+        coord_sum = rem0.sum(0).div_(D).round_()                          # (N,)
 
         # Rank of every coordinate of the residual; bring the point back onto the plane when
-        # the rounded coordinates do not sum to 0 (ranks out of 0..d wrap around).
-        rank = _ranks(el - rem0).to(torch.int16).add_(coord_sum)          # (D, N)
-        wrap = (rank < 0).to(torch.int16) - (rank > d).to(torch.int16)    # +1 / -1 / 0
-        rank += D * wrap
-        rem0 += D * wrap
-        rank = rank.long()
+        # the rounded coordinates do not sum to 0: rank + coord_sum, wrapped around into 0..d
+        # (in uint8: p = rank + (coord_sum mod D) is below 2 D; wrapping subtracts D when
+        # p >= D) and rem0 moved by D for every wrap (+D when coord_sum < 0, -D when p >= D).
+        # The elevated coordinates sum to 0, so |coord_sum| <= D / 2: one wrap at most.
+        rank = _ranks(el - rem0)                                          # (D, N) uint8
+        negative = coord_sum < 0
+        rank += torch.remainder(coord_sum, D).to(torch.uint8)
+        over = rank >= D
+        rank -= over.to(torch.uint8).mul_(D)
+        rem0 -= over.to(torch.float32).sub_(negative.to(torch.float32)).mul_(D)
+        top = torch.sub(d, rank, out=torch.empty(D, N, dtype=torch.int64, device=dev))
 
-        # Barycentric coordinates (p. 10).
+        # Barycentric coordinates (p. 10): with ws[k] the residual of the coordinate ranked
+        # d - k, b[k] = ws[k] - ws[k-1] and b[0] = ws[0] + 1 - ws[d]; laid out (N, D), the
+        # layout of the slice matrix.
         w = (el - rem0).div_(D)                                          # (D, N)
-        bary = torch.zeros(D + 1, N, device=dev, dtype=torch.float32)
-        bary.scatter_add_(0, d - rank, w)
-        bary.scatter_add_(0, d - rank + 1, w.neg_())
-        bary[0] += 1.0 + bary[D]
-        bary = bary[:D]                                                  # (D, N)
+        ws = torch.empty_like(w).scatter_(0, top, w)
+        bary = torch.empty(N, D, device=dev, dtype=torch.float32)
+        torch.sub(ws[1:].T, ws[:-1].T, out=bary[:, 1:])
+        torch.add(ws[0], torch.sub(1.0, ws[d]), out=bary[:, 0])
 
         # 1. Group the points by simplex: key = (remainder-0 corner, coordinate order). The
-        # last coordinate of the corner is implied (the coordinates sum to 0).
-        quot = rem0[:d].div_(D).round_().long()                          # (d, N)
+        # last coordinate of the corner is implied (the coordinates sum to 0), and so is the
+        # rank of the last coordinate (the ranks are a permutation of 0..d).
+        quot = rem0[:d].div_(D).round_()                                 # (d, N), integers
         q_lo, q_hi = quot.amin(1), quot.amax(1)
-        q_mult = _mixed_radix(q_lo, q_hi, "simplex keys", D * math.log2(D))
-        skey = torch.zeros(N, dtype=torch.int64, device=dev)
+        q_mult = _mixed_radix(q_lo.long(), q_hi.long(), "simplex keys", d * math.log2(D))
+        key_dtype = _code_dtype(q_mult[0] * int(q_hi[0] - q_lo[0] + 1) * D**d)
+        quot -= q_lo[:, None]
+        skey = torch.zeros(N, dtype=key_dtype, device=dev)
         for i in range(d):
-            skey += (quot[i] - q_lo[i]) * (q_mult[i] * D**D)
-        for i in range(D):
-            skey += rank[i] * D**i
+            skey.add_(quot[i].to(key_dtype), alpha=q_mult[i] * D**d)
+            skey.add_(top[i].to(key_dtype), alpha=D**i)
         sorted_keys, perm = torch.sort(skey, stable=True)               # points by simplex
         first = torch.ones(N, dtype=torch.bool, device=dev)
-        first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+        torch.ne(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
         starts = first.nonzero().squeeze(1)                              # (S,) first point
         S = starts.numel()
         counts = torch.diff(starts, append=starts.new_tensor([N]))      # (S,) points each
-        simplex = torch.empty_like(perm).scatter_(0, perm, first.cumsum(0) - 1)  # (N,)
-        rep = perm[starts]                                               # (S,) one point each
+        simplex = torch.empty_like(perm).scatter_(0, perm, first.cumsum(0).sub_(1))  # (N,)
+        rep = perm.index_select(0, starts)                               # (S,) one point each
 
-        # 2. The D corners of every simplex: key_r = rem0 + canonical[r, rank] with
-        # canonical[r, k] = r - D [k > d - r], each encoded as one int64 in mixed radix,
-        # code = sum_i (key_i - lo_i) * mult_i, computed without materialising the keys.
-        lo = q_lo * D - 2 * D                                            # room for corners
-        hi = q_hi * D + 2 * D                                            # and blur neighbours
-        mult = _mixed_radix(lo, hi, "vertex keys")
-        self._lo, self._radix = lo, (hi - lo + 1).tolist()
-        self._mult = torch.tensor(mult, device=dev, dtype=torch.int64)
-        base = torch.zeros(S, dtype=torch.int64, device=dev)
+        # 2. The D corners of every simplex. A vertex, all of whose coordinates are congruent
+        # to r modulo D, is key_i = D q_i + r; it is encoded as one integer in mixed radix,
+        # code = r + D sum_{i<d} (q_i - q_lo_i) m_i (the last coordinate is implied). Corner
+        # r of a simplex is rem0 + canonical[r, rank] with canonical[r, k] = r - D [k > d - r]:
+        # q_i = quot_i - [rank_i > d - r], computed without materialising the keys.
+        q_lo, q_hi = q_lo.long() - 2, q_hi.long() + 2                    # room for corners
+        m = _mixed_radix(q_lo, q_hi, "vertex keys", math.log2(D))       # and blur neighbours
+        code_size = D * m[0] * int(q_hi[0] - q_lo[0] + 1)                # codes in [0, size)
+        code_dtype = _code_dtype(code_size)
+        self._lo, self._radix = q_lo, (q_hi - q_lo + 1).tolist()
+        self._mult = torch.tensor(m, device=dev, dtype=torch.int64)
+        quot_rep = quot.index_select(1, rep).to(code_dtype)             # (d, S), minus q_lo + 2
+        base = torch.zeros(S, dtype=code_dtype, device=dev)
         for i in range(d):
-            base += (quot[i, rep] * D - lo[i]) * mult[i]
-        mult_t = torch.tensor(mult + [0], device=dev, dtype=torch.int64)  # last coord: 0
-        # by_rank[k] = mult of the coordinate ranked k; above[r] = sum of mult over the
-        # coordinates with rank > d - r (suffix sums over ranks)
-        by_rank = torch.zeros(D, S, dtype=torch.int64, device=dev).scatter_(
-            0, rank[:, rep], mult_t[:, None].expand(D, S))
-        above = torch.zeros(D, S, dtype=torch.int64, device=dev)
-        above[1:] = by_rank.flip(0).cumsum(0)[:d]
-        total = sum(mult)
-        codes = above.mul_(-D).add_(base)                                # (D, S), row r
-        codes += (torch.arange(D, device=dev) * total)[:, None]
+            base.add_(quot_rep[i], alpha=m[i])
+        base += 2 * sum(m)
+        m_t = torch.tensor(m + [0], device=dev, dtype=code_dtype)       # last coord: 0
+        # by_rank[k] = m of the coordinate ranked k; above[r] = sum of m over the coordinates
+        # with rank > d - r (suffix sums over ranks)
+        by_rank = torch.zeros(D, S, dtype=code_dtype, device=dev).scatter_(
+            0, top.index_select(1, rep).neg_().add_(d), m_t[:, None].expand(D, S))
+        codes = torch.zeros(D, S, dtype=code_dtype, device=dev)
+        torch.cumsum(by_rank.flip(0)[:d], 0, out=codes[1:])
+        codes.neg_().add_(base).mul_(D)                                  # (D, S), row r
+        codes += torch.arange(D, device=dev, dtype=code_dtype)[:, None]
         # One sort of the S*D corner codes gives the vertices (distinct codes) and the
         # corners grouped by vertex, which is what the splat matrix needs.
-        sorted_codes, pair = torch.sort(codes.reshape(-1), stable=True)  # pair = r * S + s
+        sorted_codes, pair = torch.sort(codes.view(-1), stable=True)     # pair = r * S + s
         new = torch.ones_like(sorted_codes, dtype=torch.bool)
-        new[1:] = sorted_codes[1:] != sorted_codes[:-1]
-        pair_vertex = new.cumsum(0) - 1                                  # vertex of each pair
+        torch.ne(sorted_codes[1:], sorted_codes[:-1], out=new[1:])
+        pair_vertex = new.cumsum(0).sub_(1)                              # vertex of each pair
         uniq = sorted_codes[new]                                         # (M,) sorted codes
         corner = torch.empty_like(pair).scatter_(0, pair, pair_vertex).reshape(D, S)
         self._codes = uniq
@@ -280,11 +301,13 @@ class Permutohedral:
         self.num_simplices = S
 
         # Blur neighbours along direction j: key + 1 everywhere except key_j - d (n2), and
-        # key - 1 except key_j + d (n1); for j = d only the implied coordinate moves. Only n2
+        # key - 1 except key_j + d (n1); for j = d only the implied coordinate moves. In
+        # codes: r + 1 and q_j - 1, or, from r = d, r = 0 and q_i + 1 for i != j. Only n2
         # is searched: n1 is its inverse (n2(v) = w exactly when n1(w) = v). Missing
         # vertices point at the extra zero row M, which points at itself.
-        shift = torch.tensor([D * m for m in mult] + [0], device=dev)    # (D,)
-        n2 = self._lookup(uniq, (uniq[None] + total - shift[:, None]).reshape(-1))
+        step = torch.tensor([1 - D * mi for mi in m] + [1], device=dev, dtype=code_dtype)
+        wrap = (uniq % D == d).to(code_dtype).mul_(D * (sum(m) - 1))     # (M,)
+        n2 = self._lookup(uniq, (uniq[None] + step[:, None] + wrap).view(-1), code_size)
         n2 = torch.cat([n2[:-1].reshape(D, M), n2.new_full((D, 1), M)], 1)  # (D, M+1)
         n1 = torch.full_like(n2, M)
         n1.scatter_(1, n2[:, :M], torch.arange(M, device=dev).expand(D, M))
@@ -294,26 +317,47 @@ class Permutohedral:
         # 3. Splat (M+1 x N): row v lists the points of every simplex with a corner at v; the
         # pairs are already grouped by vertex, and each expands to its simplex's run of
         # points in `perm`. Row/column M is the always-zero target of missing neighbours.
-        pair_corner, pair_simplex = pair // S, pair % S
-        run = counts[pair_simplex]                                       # (S*D,) points per pair
-        row_nnz = torch.zeros(M + 1, dtype=torch.int64, device=dev).index_add_(0, pair_vertex,
-                                                                               run)
-        crow = torch.cat([row_nnz.new_zeros(1), row_nnz.cumsum(0)])
-        entry_pair = torch.repeat_interleave(run)                        # (N*D,)
-        position = torch.arange(N * D, device=dev)                       # in sorted-point order
-        position += (starts[pair_simplex] - (run.cumsum(0) - run))[entry_pair]
-        point = perm[position]                                           # column indices
-        position += (pair_corner * N)[entry_pair]                        # runs: near-sequential
-        weight = bary[:, perm].reshape(-1)[position]
         index = _index_dtype(max(N, M + 1) * D)
-        self._splat = {torch.float32: _csr(crow.to(index), point.to(index), weight, (M + 1, N))}
+        pair = pair.to(index)
+        pair_corner = pair.div(S, rounding_mode="floor")
+        pair_simplex = pair - pair_corner * S
+        run = counts.to(index).index_select(0, pair_simplex)             # (S*D,) points per pair
+        row_nnz = torch.zeros(M + 1, dtype=index, device=dev).index_add_(0, pair_vertex, run)
+        crow = torch.cat([row_nnz.new_zeros(1), row_nnz.cumsum(0, dtype=index)])
+        # Entry e of pair p reads the sorted point starts[p's simplex] + (e - first entry of p)
+        # and its weight at (that point, p's corner) of the weights sorted by simplex: runs
+        # of consecutive numbers (steps 1 and D), written as cumulative sums of the step
+        # with a jump at the first entry of every pair.
+        first_entry = run.cumsum(0, dtype=index).sub_(run)               # (S*D,)
+        start = starts.to(index).index_select(0, pair_simplex)
+        jumps = torch.stack([start, start * D + pair_corner])            # (2, S*D) targets
+        last = jumps[:, :-1] + torch.stack([run[:-1] - 1, (run[:-1] - 1) * D])
+        jumps[:, 1:] -= last
+        steps = torch.empty(2, N * D, dtype=index, device=dev)
+        steps[0].fill_(1)
+        steps[1].fill_(D)
+        steps.index_copy_(1, first_entry.long(), jumps)
+        position, weight_at = steps.cumsum(1, dtype=index)               # (N*D,) each
+        point = perm.to(index).index_select(0, position)                 # column indices
+        weight = bary.index_select(0, perm).view(-1).index_select(0, weight_at)
+        self._splat = {torch.float32: _csr(crow, point, weight, (M + 1, N))}
         # Slice (N x M+1): row i reads the D corners of its simplex, in corner order.
-        self.offsets = corner.T.contiguous()[simplex]                    # (N, D) vertex indices
-        self.barycentric = bary.T.contiguous()                           # (N, D) weights
+        self._offsets = corner.to(index).T.contiguous().index_select(0, simplex)  # (N, D)
+        self._bary = bary                                                # (N, D) weights
         alpha = 1.0 / (1.0 + 2.0 ** (-d))
         step = torch.arange(0, N * D + 1, D, device=dev, dtype=index)
-        self._slice = {torch.float32: _csr(step, self.offsets.reshape(-1).to(index),
-                                           self.barycentric.reshape(-1) * alpha, (N, M + 1))}
+        self._slice = {torch.float32: _csr(step, self._offsets.view(-1), bary.mul(alpha).view(-1),
+                                           (N, M + 1))}
+
+    @property
+    def offsets(self) -> Tensor:
+        """Index (Tensor[N, d+1], int64) into :meth:`vertices` of each point's simplex corners."""
+        return self._offsets.long()
+
+    @property
+    def barycentric(self) -> Tensor:
+        """The points' barycentric weights (Tensor[N, d+1], float32) on :attr:`offsets`."""
+        return self._bary
 
     def _operators(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """Splat and slice matrices in ``dtype`` (float32 or float64; converted once)."""
@@ -355,17 +399,29 @@ class Permutohedral:
     def vertices(self) -> Tensor:
         """Integer coordinates (Tensor[M, d+1], int64) of the lattice vertices, in the elevated
         space of :meth:`elevate`, in the order used by :attr:`offsets`."""
-        d = self.dim
-        keys = [(self._codes // self._mult[k]) % self._radix[k] + self._lo[k] for k in range(d)]
+        d, D = self.dim, self.dim + 1
+        codes = self._codes.long()
+        r, rest = codes % D, codes // D
+        keys = [((rest // self._mult[k]) % self._radix[k] + self._lo[k]) * D + r
+                for k in range(d)]
         keys = torch.stack(keys, 1)
         return torch.cat([keys, -keys.sum(1, keepdim=True)], 1)
 
     @staticmethod
-    def _lookup(uniq: Tensor, codes: Tensor) -> Tensor:
-        """Index of each code (M,) among the sorted vertex codes (M when absent), plus a last M."""
+    def _lookup(uniq: Tensor, codes: Tensor, size: int) -> Tensor:
+        """Index of each code among the sorted vertex codes (M when absent), plus a last M.
+
+        ``size`` bounds the codes (all in ``[0, size)``): when it is small, a table of
+        ``size`` entries answers every look-up at once; else each is a binary search.
+        """
         M = uniq.numel()
-        idx = torch.searchsorted(uniq, codes).clamp_max(M - 1)
-        idx = torch.where(uniq[idx] == codes, idx, torch.full_like(idx, M))
+        if size <= 4 * codes.numel():
+            table = torch.full((size + 1,), M, dtype=torch.int64, device=uniq.device)
+            table[uniq.long()] = torch.arange(M, device=uniq.device)
+            idx = table.index_select(0, codes.clamp(0, size))
+            return torch.cat([idx, idx.new_full((1,), M)])
+        idx = torch.searchsorted(uniq, codes).clamp_max_(M - 1)
+        idx = torch.where(uniq.index_select(0, idx) == codes, idx, M)
         return torch.cat([idx, idx.new_full((1,), M)])                   # (M+1,): zero row -> itself
 
     def filter(self, values: Tensor, *, reverse: bool = False) -> Tensor:
@@ -445,25 +501,39 @@ class PermutohedralSum:
         pre, post = scales(pre, "pre"), scales(post, "post")
         index = _index_dtype(sum((lat.num_vertices + 1) * (lat.dim + 1) + N * (lat.dim + 1)
                                  for lat in lattices))
-        crows, cols, vals, s_cols, s_vals = [], [], [], [], []
-        row_base = nnz_base = 0
+        per_row = sum(lat.dim + 1 for lat in lattices)
+        nnz = N * per_row
+        # The splat rows of the lattices one after another; the slice columns side by side.
+        crow = torch.empty(sum(lat.num_vertices + 1 for lat in lattices) + 1, device=dev,
+                           dtype=index)
+        col = torch.empty(nnz, device=dev, dtype=index)
+        val = torch.empty(nnz, device=dev, dtype=self.dtype)
+        s_cols = torch.empty(N, per_row, device=dev, dtype=index)
+        s_vals = torch.empty(N, per_row, device=dev, dtype=self.dtype)
+        row_base = nnz_base = col_base = 0
         for lat, a, b in zip(lattices, pre, post):
             sp, sl = lat._operators(self.dtype)
-            col = sp.col_indices()
-            crows.append(sp.crow_indices()[(1 if crows else 0):].to(index) + nnz_base)
-            cols.append(col.to(index))
-            vals.append(sp.values() if a is None else sp.values() * a.to(self.dtype)[col])
-            D = lat.dim + 1
-            s_cols.append(sl.col_indices().reshape(N, D).to(index) + row_base)
-            s_vals.append(sl.values().reshape(N, D) if b is None else
-                          sl.values().reshape(N, D) * b.to(self.dtype)[:, None])
-            row_base += lat.num_vertices + 1
-            nnz_base += col.numel()
-        s_cols, s_vals = torch.cat(s_cols, 1), torch.cat(s_vals, 1)     # (N, sum D_k)
-        per_row = s_cols.shape[1]
-        self._splat = _csr(torch.cat(crows), torch.cat(cols), torch.cat(vals), (row_base, N))
-        step = torch.arange(0, N * per_row + 1, per_row, device=dev, dtype=index)
-        self._slice = _csr(step, s_cols.reshape(-1), s_vals.reshape(-1), (N, row_base))
+            M, D = lat.num_vertices, lat.dim + 1
+            torch.add(sp.crow_indices(), nnz_base, out=crow[row_base:row_base + M + 2])
+            sp_col, part = sp.col_indices(), slice(nnz_base, nnz_base + N * D)
+            col[part] = sp_col
+            if a is None:
+                val[part] = sp.values()
+            else:
+                torch.mul(sp.values(), a.to(self.dtype).index_select(0, sp_col), out=val[part])
+            columns = slice(col_base, col_base + D)
+            torch.add(sl.col_indices().view(N, D), row_base, out=s_cols[:, columns])
+            if b is None:
+                s_vals[:, columns] = sl.values().view(N, D)
+            else:
+                torch.mul(sl.values().view(N, D), b.to(self.dtype)[:, None],
+                          out=s_vals[:, columns])
+            row_base += M + 1
+            nnz_base += N * D
+            col_base += D
+        self._splat = _csr(crow, col, val, (row_base, N))
+        step = torch.arange(0, nnz + 1, per_row, device=dev, dtype=index)
+        self._slice = _csr(step, s_cols.view(-1), s_vals.view(-1), (N, row_base))
         # Blur direction j of every lattice; a lattice with fewer directions maps each vertex
         # to its zero row (the blur is then the identity there).
         self._neighbours = []
