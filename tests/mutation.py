@@ -17,7 +17,11 @@ Survivors that behave exactly like the original (no test could tell them apart) 
 ``EQUIVALENT`` with the reason; the score is the share of the other mutants that are killed.
 
 The tests run inside one worker process per module (torch is imported once); each mutant
-gets fresh imports of course_lib and of the test files.
+gets fresh imports of course_lib and of the test files. The unmutated run records which test
+executes which line of the module (a line tracer), and a mutant inside a function runs only
+the tests that execute its statement: the others run the original code unchanged, so they
+cannot kill it (a mutant in module-level code, run at import, gets every test). A mutant no
+test reaches survives without a run.
 
 Run:  .venv/bin/python tests/mutation.py [--sample 40] [--seed 0] [module ...]
       (modules: keys of MODULES, e.g. metrics crf/grid; default: all that exist)
@@ -35,6 +39,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -99,66 +104,69 @@ def _skipped(tree: ast.AST) -> set[int]:
     return skip
 
 
-def mutation_sites(source: str) -> list[tuple[int, str]]:
-    """(line, description) of every mutation of ``source``, in a fixed order."""
-    tree = ast.parse(source)
-    skip = _skipped(tree)
-    sites = []
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
-        if isinstance(node, ast.Compare):
-            for op in node.ops:
-                sites.append((node.lineno, f"{SYMBOL[type(op)]} -> {SYMBOL[COMPARE[type(op)]]}"))
-        elif isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, (ast.Add, ast.Sub)):
-            new = ast.Sub if isinstance(node.op, ast.Add) else ast.Add
-            sites.append((node.lineno, f"{SYMBOL[type(node.op)]} -> {SYMBOL[new]}"))
-        elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            sites.append((node.lineno, f"{node.value!r} -> {node.value + 1!r}"))
-        elif isinstance(node, ast.Call):
-            name = node.func.attr if isinstance(node.func, ast.Attribute) else \
-                getattr(node.func, "id", None)
-            if name in SWAPS:
-                sites.append((node.lineno, f"{name} -> {SWAPS[name]}"))
-    return sites
+def _name(call: ast.Call) -> str | None:
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
 
 
-def mutate(source: str, index: int) -> str:
-    """``source`` with mutation ``index`` applied (walking the tree in ast.walk order)."""
-    tree = ast.parse(source)
+def _sites(tree: ast.AST):
+    """(node, k, description) of every mutation in ``tree``, in ast.walk order (``k``: which
+    operator of a chained comparison)."""
     skip = _skipped(tree)
-    count = 0
     for node in ast.walk(tree):
         if id(node) in skip:
             continue
         if isinstance(node, ast.Compare):
             for k, op in enumerate(node.ops):
-                if count == index:
-                    node.ops[k] = COMPARE[type(op)]()
-                    return ast.unparse(tree)
-                count += 1
+                yield node, k, f"{SYMBOL[type(op)]} -> {SYMBOL[COMPARE[type(op)]]}"
         elif isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, (ast.Add, ast.Sub)):
-            if count == index:
-                node.op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
-                return ast.unparse(tree)
-            count += 1
+            new = ast.Sub if isinstance(node.op, ast.Add) else ast.Add
+            yield node, 0, f"{SYMBOL[type(node.op)]} -> {SYMBOL[new]}"
         elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            if count == index:
-                node.value = node.value + 1
-                return ast.unparse(tree)
-            count += 1
-        elif isinstance(node, ast.Call):
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-            if name in SWAPS:
-                if count == index:
-                    if isinstance(func, ast.Attribute):
-                        func.attr = SWAPS[name]
-                    else:
-                        func.id = SWAPS[name]
-                    return ast.unparse(tree)
-                count += 1
-    raise IndexError(index)
+            yield node, 0, f"{node.value!r} -> {node.value + 1!r}"
+        elif isinstance(node, ast.Call) and _name(node) in SWAPS:
+            yield node, 0, f"{_name(node)} -> {SWAPS[_name(node)]}"
+
+
+def mutation_sites(source: str) -> list[tuple[int, str]]:
+    """(line, description) of every mutation of ``source``, in a fixed order."""
+    return [(node.lineno, what) for node, _, what in _sites(ast.parse(source))]
+
+
+def reach(source: str, index: int) -> tuple[int, int] | None:
+    """Lines (first, last) of the statement around mutation ``index`` inside a function
+    body, or ``None`` when it runs at import (module or class level, default arguments)."""
+    tree = ast.parse(source)
+    target = list(_sites(tree))[index][0]
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    node, stmt = target, None
+    while node in parents:
+        parent = parents[node]
+        if stmt is None and isinstance(node, ast.stmt):
+            stmt = node
+        if isinstance(parent, ast.Lambda) and node is parent.body:
+            return parent.lineno, parent.end_lineno
+        if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)) and node in parent.body:
+            return stmt.lineno, stmt.end_lineno
+        node = parent
+    return None
+
+
+def mutate(source: str, index: int) -> str:
+    """``source`` with mutation ``index`` applied (walking the tree in ast.walk order)."""
+    tree = ast.parse(source)
+    node, k, _ = list(_sites(tree))[index]
+    if isinstance(node, ast.Compare):
+        node.ops[k] = COMPARE[type(node.ops[k])]()
+    elif isinstance(node, ast.Constant):
+        node.value = node.value + 1
+    elif isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Attribute):
+            node.func.attr = SWAPS[node.func.attr]
+        else:
+            node.func.id = SWAPS[node.func.id]
+    else:
+        node.op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
+    return ast.unparse(tree)
 
 
 # --------------------------------------------------------------------------- worker
@@ -170,38 +178,101 @@ def _on_alarm(signum, frame):
     raise _Timeout()
 
 
-def worker(package_dir: str, module: str, tests: list[str], jobs: list[dict], timeout: int):
-    """Run the tests once per mutant in this process; print one JSON line per mutant."""
+class _LineRecorder:
+    """pytest plugin: which lines of one file each test executes (setup, call and teardown)."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.lines: dict[str, set[int]] = {}
+        self._current: set[int] | None = None
+
+    def _trace(self, frame, event, arg):
+        if frame.f_code.co_filename != self.filename:
+            return None
+        if self._current is not None:
+            self._current.add(frame.f_lineno)
+
+        def local(frame, event, arg):
+            if event == "line" and self._current is not None:
+                self._current.add(frame.f_lineno)
+            return local
+        return local
+
+    def pytest_runtest_protocol(self, item, nextitem):
+        self._current = self.lines.setdefault(item.nodeid, set())
+        sys.settrace(self._trace)
+        threading.settrace(self._trace)
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        sys.settrace(None)
+        threading.settrace(None)
+        self._current = None
+
+
+def _run_pytest(args: list[str], plugins=()) -> int:
     import pytest
 
+    with open(os.devnull, "w") as sink:
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = sink
+        try:
+            return int(pytest.main(args, plugins=list(plugins)))
+        finally:
+            sys.stdout, sys.stderr = stdout, stderr
+
+
+def _fresh_imports():
+    for name in [n for n in sys.modules if n.startswith("course_lib") or n.startswith("test_")
+                 or n.startswith("conftest")]:
+        del sys.modules[name]
+
+
+def worker(package_dir: str, module: str, tests: list[str], jobs: list[dict], timeout: int):
+    """Run the tests once per mutant in this process; print one JSON line per mutant.
+
+    The first job (the unmutated module) runs every test under a line tracer; each later job
+    runs only the tests that executed its ``reach`` lines (all of them when it has none)."""
     sys.path.insert(0, package_dir)
     sys.path.insert(1, str(ROOT / "tests"))
     target = Path(package_dir) / "course_lib" / f"{module}.py"
     original = target.read_text()
     signal.signal(signal.SIGALRM, _on_alarm)
     args = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow and not cuda and not browser",
-            "--no-header", "-W", "ignore", *tests]
+            "--no-header", "-W", "ignore", "--rootdir", str(ROOT)]
+    recorder = None
     for job in jobs:
         target.write_text(job["source"])
-        for name in [n for n in sys.modules if n.startswith("course_lib") or n.startswith("test_")
-                     or n.startswith("conftest")]:
-            del sys.modules[name]
+        _fresh_imports()
         start = time.perf_counter()
+        selected = tests
+        info = {}
+        if recorder is None:
+            recorder = _LineRecorder(str(target))
+            plugins = [recorder]
+        else:
+            plugins = []
+            if job.get("reach") is not None:
+                first, last = job["reach"]
+                selected = [node for node, lines in recorder.lines.items()
+                            if any(first <= n <= last for n in lines)]
+                info["tests"] = len(selected)
         signal.alarm(timeout)
         try:
-            with open(os.devnull, "w") as sink:
-                stdout, stderr = sys.stdout, sys.stderr
-                sys.stdout = sys.stderr = sink
-                try:
-                    rc = int(pytest.main(args))
-                finally:
-                    sys.stdout, sys.stderr = stdout, stderr
-            outcome = "survived" if rc == 0 else "killed"
+            if not selected:
+                outcome = "survived"                   # no test executes the mutated code
+            else:
+                rc = _run_pytest([*args, *selected], plugins)
+                if rc not in (0, 1) and selected is not tests:      # selection not understood
+                    _fresh_imports()
+                    rc = _run_pytest([*args, *tests])
+                outcome = "survived" if rc == 0 else "killed"
         except _Timeout:
             outcome = "timeout"
         finally:
             signal.alarm(0)
-        print(json.dumps({**{k: v for k, v in job.items() if k != "source"},
+            sys.settrace(None)
+            threading.settrace(None)
+        print(json.dumps({**{k: v for k, v in job.items() if k != "source"}, **info,
                           "outcome": outcome, "seconds": round(time.perf_counter() - start, 1)}),
               flush=True)
     target.write_text(original)
@@ -223,7 +294,8 @@ def run_module(module: str, sample: int, seed: int, timeout: int) -> dict:
         if mutated == baseline:
             continue
         jobs.append({"module": module, "index": index, "line": line, "mutation": what,
-                     "code": lines[line - 1].strip()[:90], "source": mutated})
+                     "code": lines[line - 1].strip()[:90], "reach": reach(source, index),
+                     "source": mutated})
     tmp = Path(tempfile.mkdtemp(prefix="course_lib_mutants_"))
     try:
         shutil.copytree(ROOT / "course_lib", tmp / "course_lib",
