@@ -172,6 +172,99 @@ def test_cache_round_trip(tmp_path, monkeypatch):
     assert cfg.key() != MaskExperimentConfig(steps=1, head_channels=4, seed=1).key()
 
 
+def test_crop_item_cuts_a_window_around_an_object_and_recomputes_boxes():
+    image = torch.rand(3, 128, 128)
+    masks = torch.zeros(3, 128, 128, dtype=torch.uint8)
+    masks[0, 40:60, 70:100] = 1                      # inside any 64 px window around it
+    masks[1, 0:128, 0:2] = 1                         # a sliver on the left edge
+    masks[2, 100:128, 100:128] = 1                   # a crowd region, never chosen
+    target = {"boxes": torch.tensor([[70.0, 40, 100, 60], [0, 0, 2, 128], [100, 100, 128, 128]]),
+              "labels": torch.tensor([1, 2, 3]), "masks": masks,
+              "iscrowd": torch.tensor([0, 0, 1]), "image_id": 7}
+    for seed in range(20):
+        g = torch.Generator().manual_seed(seed)
+        crop, t = mask_head._crop_item(image, target, 64, g)
+        assert crop.shape == (3, 64, 64)
+        assert len(t["boxes"]) == len(t["masks"]) == len(t["labels"]) == len(t["iscrowd"])
+        assert (t["masks"].flatten(1).sum(1) >= 4).all(), "objects under 4 pixels are dropped"
+        for b, m in zip(t["boxes"], t["masks"]):     # boxes are the extent of the cut masks
+            ys, xs = m.nonzero(as_tuple=True)
+            assert b.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        # the window is a piece of the image
+        found = [(y, x) for y in range(65) for x in range(65)
+                 if torch.equal(image[:, y:y + 64, x:x + 64], crop)]
+        assert len(found) == 1
+    # images no larger than the window are left alone
+    small, t = mask_head._crop_item(image[:, :64, :64], target, 64, torch.Generator())
+    assert small.shape == (3, 64, 64) and t is target
+
+
+def test_crop_item_without_objects_cuts_anywhere():
+    target = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long),
+              "masks": torch.zeros(0, 128, 96, dtype=torch.uint8),
+              "iscrowd": torch.zeros(0, dtype=torch.long), "image_id": 1}
+    crop, t = mask_head._crop_item(torch.rand(3, 128, 96), target, 64,
+                                   torch.Generator().manual_seed(0))
+    assert crop.shape == (3, 64, 64) and t["boxes"].shape == (0, 4) and t["masks"].shape[0] == 0
+
+
+def test_experiment_crops_windows_from_larger_images():
+    items = tiny_items(2, size=96, empty=())
+    cfg = MaskExperimentConfig(steps=2, batch_size=2, head_channels=4, roi_size=5, crop_size=48,
+                               strides=(8,))
+    _, models, history = mask_head.train_mask_heads(cfg, items, progress=False)
+    assert history[-1]["step"] == 2 and "RoiPool stride 8" in history[-1]
+
+
+def test_upsampling_head_gives_twice_the_mask_size():
+    net = MaskHeadModel(stride=8, roi_size=7, head_channels=4, upsample=True)
+    assert net.mask_size == 14
+    out = net(torch.rand(1, 3, 64, 64), [torch.tensor([[4.0, 8, 30, 40], [0, 0, 64, 64]])])
+    assert out.shape == (2, 1, 14, 14)
+    cfg = MaskExperimentConfig(steps=1, batch_size=3, head_channels=4, roi_size=5, upsample=True,
+                               strides=(16,), roi_ops=("align",))
+    _, models, history = mask_head.train_mask_heads(cfg, tiny_items(3), progress=False)
+    assert models[("align", 16)].mask_size == 10 and "RoiAlign stride 16" in history[-1]
+
+
+def test_for_profile_quick_is_the_default_and_full_trains_longer():
+    assert MaskExperimentConfig.for_profile("quick") == MaskExperimentConfig()
+    full = MaskExperimentConfig.for_profile("full")
+    assert full.steps == 10 * MaskExperimentConfig().steps and full.batch_size == 32
+    assert MaskExperimentConfig.for_profile("full", steps=7).steps == 7
+    assert MaskExperimentConfig.for_profile("quick", seed=3).seed == 3
+
+
+def _train_on(device):
+    items = tiny_items(2)
+    cfg = MaskExperimentConfig(steps=1, batch_size=2, head_channels=4, roi_size=5, strides=(8,))
+    trunk, models, _ = mask_head.train_mask_heads(cfg, items, device=device, progress=False)
+    assert all(p.device.type == torch.device(device).type for p in trunk.parameters())
+    gt = coco_from_targets([t for _, t in items], {1: "a", 2: "b"})
+    ev = mask_head.evaluate_mask_head(models[("align", 8)], items, gt, category_ids=[1, 2])
+    assert ev.probs.device.type == "cpu" and 0 <= ev.mask_iou <= 1
+
+
+def test_device_argument_on_cpu():
+    _train_on("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_device_argument_on_cuda():
+    _train_on("cuda")
+
+
+def test_train_or_load_puts_the_cached_models_on_the_device(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    cfg = MaskExperimentConfig(steps=1, head_channels=4)
+    trunk, models = cfg.build()
+    _cache.save_model(_cache.cache_path("maskheads", cfg), mask_head._Experiment(trunk, models),
+                      cfg, [{"step": 1}])
+    trunk, models, history = mask_head.train_or_load_mask_heads(cfg, device="cpu")
+    assert history == [{"step": 1}] and not trunk.training
+    assert all(m.backbone is trunk and not m.training for m in models.values())
+
+
 # --------------------------------------------------------------------------- bad input
 def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="stride"):
@@ -208,5 +301,11 @@ def test_bad_input_names_the_argument():
         MaskExperimentConfig(jitter=1.5)
     with pytest.raises(ValueError, match="steps"):
         MaskExperimentConfig(steps=0)
+    with pytest.raises(ValueError, match="crop_size"):
+        MaskExperimentConfig(crop_size=16)
+    with pytest.raises(ValueError, match="background_weight"):
+        MaskExperimentConfig(background_weight=-1.0)
+    with pytest.raises(ValueError, match="aux_weight"):
+        MaskExperimentConfig(aux_weight=float("nan"))
     with pytest.raises(TypeError, match="cfg"):
         mask_head.train_mask_heads({"steps": 1})

@@ -151,6 +151,25 @@ def test_image_without_instances_trains_and_evaluates(gt_targets):
     assert 0 <= ev.box["AP"] <= 1 and "box AP" in ev.row()
 
 
+def test_for_profile_configs():
+    quick = DetectorConfig.for_profile(mask=False, profile="quick")
+    assert quick == DetectorConfig(mask=False)
+    assert quick.trunk == mask_rcnn.MaskExperimentConfig.for_profile("quick")
+    full = DetectorConfig.for_profile(profile="full")
+    assert full.mask and full.steps == 10 * quick.steps and full.batch_size == 8
+    assert full.trunk == mask_rcnn.MaskExperimentConfig.for_profile("full")
+    assert DetectorConfig.for_profile(profile="full", steps=3).steps == 3
+
+
+def test_detect_and_train_on_an_explicit_device(gt_targets):
+    items = [(torch.rand(3, 64, 64), contiguous(t)) for t in gt_targets]
+    cfg = DetectorConfig(steps=1, batch_size=3, image_size=64, num_classes=3, trunk=None)
+    model, _ = mask_rcnn.train_detector(cfg, items, device="cpu", progress=False)
+    out = mask_rcnn.detect(model, torch.rand(2, 3, 64, 64))
+    assert len(out) == 2 and all(v.device.type == "cpu" for d in out for v in d.values())
+    assert all(d["masks"].shape[1:] == (64, 64) for d in out)
+
+
 def test_detector_bad_input():
     with pytest.raises(ValueError, match="num_classes"):
         small_mask_rcnn(1)

@@ -208,8 +208,9 @@ class MaskHeadModel(nn.Module):
         ``M``: the crop and the mask are ``M x M`` (see the module notes).
     sampling_ratio, aligned, impl :
         As :func:`crop_features`.
-    head_channels, head_convs, num_classes :
-        As :class:`MaskHead`.
+    head_channels, head_convs, num_classes, upsample :
+        As :class:`MaskHead`; the masks are ``mask_size = roi_size`` (``2 roi_size`` with
+        ``upsample``) cells wide.
     freeze_backbone : bool, default False
         Compute the features without gradients (the experiment trains heads on frozen
         features, so that only the crop differs between runs).
@@ -224,7 +225,8 @@ class MaskHeadModel(nn.Module):
     def __init__(self, backbone: nn.Module | None = None, *, stride: int = 8,
                  roi_op: str = "align", roi_size: int = 14, sampling_ratio: int = 2,
                  aligned: bool = True, head_channels: int = 32, head_convs: int = 2,
-                 num_classes: int = 1, impl: str = "torchvision", freeze_backbone: bool = False):
+                 num_classes: int = 1, upsample: bool = False, impl: str = "torchvision",
+                 freeze_backbone: bool = False):
         super().__init__()
         if isinstance(stride, bool) or stride not in STRIDE_STAGE:
             raise ValueError(f"stride must be one of {sorted(STRIDE_STAGE)}, got {stride!r}")
@@ -249,7 +251,8 @@ class MaskHeadModel(nn.Module):
         self.backbone = backbone
         self.freeze_backbone = bool(freeze_backbone)
         self.head = MaskHead(channels[self.stage], channels=head_channels,
-                             num_convs=head_convs, num_classes=num_classes)
+                             num_convs=head_convs, num_classes=num_classes, upsample=upsample)
+        self.mask_size = self.roi_size * (2 if upsample else 1)
 
     def features(self, images: Tensor) -> Tensor:
         """The feature map ``Tensor[N, C, H / stride, W / stride]`` of ``images``."""
@@ -413,12 +416,15 @@ class MaskExperimentConfig:
     """The RoIPool-vs-RoIAlign experiment: one trunk, one mask head per ``(roi_op, stride)``.
 
     All heads are trained together, end to end with the trunk, on the same steps: each
-    step takes ``batch_size`` training images (randomly mirrored), their ground-truth boxes
-    (crowd regions left out) jittered by up to ``jitter`` of the box size (as proposals
-    would be), and sums every head's per-pixel binary cross-entropy against
-    :func:`mask_targets` and ``aux_weight`` times the trunk's per-pixel classification
-    loss. So every head sees *the same features of the same boxes*; the only difference
-    between them is how the box is cut out of the feature map.
+    step takes ``batch_size`` training images (randomly mirrored, then cut to a
+    ``crop_size x crop_size`` window around a random object: smaller batches of pixels, the
+    same number of objects; None keeps whole images), their ground-truth boxes (crowd
+    regions left out) jittered by up to ``jitter`` of the box size (as proposals would be),
+    and sums every head's per-pixel binary cross-entropy against :func:`mask_targets` and
+    ``aux_weight`` times the trunk's per-pixel classification loss (its background class
+    weighted by ``background_weight``). So every head sees *the same features of the same
+    boxes*; the only difference between them is how the box is cut out of the feature map.
+    With ``upsample`` the heads predict ``2 roi_size`` masks (Mask R-CNN's 14 -> 28).
     """
 
     roi_ops: tuple = ROI_OPS
@@ -428,14 +434,17 @@ class MaskExperimentConfig:
     aligned: bool = True
     head_channels: int = 32
     head_convs: int = 2
-    steps: int = 150
+    upsample: bool = False
+    steps: int = 300
     batch_size: int = 8
     lr: float = 3e-3
     weight_decay: float = 1e-4
     warmup: float = 0.1
     jitter: float = 0.1
     flip: bool = True
+    crop_size: int | None = 64
     aux_weight: float = 1.0
+    background_weight: float = 1.0
     seed: int = 0
 
     def __post_init__(self):
@@ -449,6 +458,13 @@ class MaskExperimentConfig:
                                  f"stride 16), got {s!r}")
         for name in ("roi_size", "head_channels", "steps", "batch_size"):
             _check_int(getattr(self, name), name)
+        if self.crop_size is not None:
+            _check_int(self.crop_size, "crop_size", low=32)
+        for name in ("aux_weight", "background_weight"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
+                    math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if not (isinstance(self.jitter, (int, float)) and 0 <= self.jitter < 1):
@@ -456,6 +472,18 @@ class MaskExperimentConfig:
 
     def key(self) -> str:
         return _cache.config_key(self)
+
+    @classmethod
+    def for_profile(cls, profile: str | None = None, **overrides) -> MaskExperimentConfig:
+        """The notebook's configuration: the defaults in the quick profile; in the full
+        profile (meant for a GPU) ten times the steps on batches of 32 windows.
+        ``overrides`` replace any field."""
+        from .. import config
+
+        name = config.settings(profile).profile
+        base = {} if name == "quick" else {"steps": 3000, "batch_size": 32}
+        base.update(overrides)
+        return cls(**base)
 
     @property
     def variants(self) -> list:
@@ -468,7 +496,7 @@ class MaskExperimentConfig:
         models = {(op, s): MaskHeadModel(trunk, stride=s, roi_op=op, roi_size=self.roi_size,
                                          sampling_ratio=self.sampling_ratio,
                                          aligned=self.aligned, head_channels=self.head_channels,
-                                         head_convs=self.head_convs)
+                                         head_convs=self.head_convs, upsample=self.upsample)
                   for op, s in self.variants}
         return trunk, models
 
@@ -508,14 +536,48 @@ def _flip_item(image: Tensor, target: dict) -> tuple[Tensor, dict]:
     return image.flip(-1), t
 
 
-def train_mask_heads(cfg: MaskExperimentConfig, items=None, *, progress: bool = True):
+def _crop_item(image: Tensor, target: dict, size: int, g: torch.Generator):
+    """A ``size x size`` window around a random non-crowd object (anywhere if there is
+    none); masks cut to the window, boxes recomputed from them, objects left with fewer
+    than 4 pixels dropped."""
+    H, W = image.shape[-2:]
+    if size >= H and size >= W:
+        return image, target
+    sh, sw = min(size, H), min(size, W)
+    objects = (target["iscrowd"] == 0).nonzero()[:, 0]
+    u = torch.rand(3, generator=g)
+    if len(objects):
+        x1, y1, x2, y2 = target["boxes"][objects[int(u[0] * len(objects))]].tolist()
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        x0 = int(round(cx - (0.25 + 0.5 * float(u[1])) * sw))
+        y0 = int(round(cy - (0.25 + 0.5 * float(u[2])) * sh))
+    else:
+        x0, y0 = int(u[1] * (W - sw + 1)), int(u[2] * (H - sh + 1))
+    x0, y0 = min(max(x0, 0), W - sw), min(max(y0, 0), H - sh)
+    masks = target["masks"][:, y0:y0 + sh, x0:x0 + sw]
+    keep = masks.flatten(1).sum(1) >= 4
+    masks = masks[keep]
+    rows, cols = masks.bool().any(2), masks.bool().any(1)           # (K, sh), (K, sw)
+    ar_h, ar_w = torch.arange(sh), torch.arange(sw)
+    boxes = torch.stack([torch.where(cols, ar_w, sw).amin(1), torch.where(rows, ar_h, sh).amin(1),
+                         torch.where(cols, ar_w, -1).amax(1) + 1,
+                         torch.where(rows, ar_h, -1).amax(1) + 1], 1).float()
+    t = dict(target, boxes=boxes.reshape(-1, 4), masks=masks, labels=target["labels"][keep],
+             iscrowd=target["iscrowd"][keep])
+    return image[:, y0:y0 + sh, x0:x0 + sw], t
+
+
+def train_mask_heads(cfg: MaskExperimentConfig, items=None, *, device=None,
+                     progress: bool = True):
     """Train the trunk and every mask head of ``cfg`` together (see its docstring).
 
     Returns ``(trunk, models, history)``: ``models[(roi_op, stride)]`` is a
     :class:`MaskHeadModel` on the shared trunk (eval mode); history rows hold ``step``,
     ``seconds``, the mean ``loss`` of each head (keyed by :func:`variant_name`) and
     ``aux``. Images without any (non-crowd) instance train the per-pixel classifier only.
+    ``device`` defaults to :func:`course_lib.device` (a GPU when there is one).
     """
+    from ..config import device as default_device
     from ..train import TrainingDiverged
     from .trunk import _bar, semantic_label
 
@@ -525,15 +587,16 @@ def train_mask_heads(cfg: MaskExperimentConfig, items=None, *, progress: bool = 
         _, items = instance_data("train")
     if len(items) == 0:
         raise ValueError("items is empty: nothing to train on")
+    device = torch.device(device) if device is not None else default_device()
     torch.manual_seed(cfg.seed)
     trunk, models = cfg.build()
-    net = _Experiment(trunk, models).train()
+    net = _Experiment(trunk, models).to(device).train()
     opt, sched = optimizer_for(net, cfg.lr, cfg.weight_decay, cfg.steps, cfg.warmup)
     g = torch.Generator().manual_seed(cfg.seed)
     bar = _bar(progress, cfg.steps, "training the trunk and the mask heads")
     history, sums, seen, tic = [], {}, 0, time.perf_counter()
     order, pos = torch.randperm(len(items), generator=g), 0
-    M = cfg.roi_size
+    M = cfg.roi_size * (2 if cfg.upsample else 1)
     for step in range(cfg.steps):
         if pos + cfg.batch_size > len(order):
             order, pos = torch.randperm(len(items), generator=g), 0
@@ -544,14 +607,16 @@ def train_mask_heads(cfg: MaskExperimentConfig, items=None, *, progress: bool = 
         for n, ((image, t), f) in enumerate(zip(batch, flips)):
             if cfg.flip and f:
                 image, t = _flip_item(image, t)
+            if cfg.crop_size is not None:
+                image, t = _crop_item(image, t, cfg.crop_size, g)
             keep = t["iscrowd"] == 0
             b = _jitter(t["boxes"][keep], cfg.jitter, g, tuple(image.shape[-2:]))
             images.append(image)
             labels.append(semantic_label(t, tuple(image.shape[-2:])))
             rois.append(torch.cat([b.new_full((len(b), 1), float(n)), b], 1))
             masks.append(t["masks"][keep])
-        x = torch.stack(images)
-        rois, masks = torch.cat(rois), torch.cat(masks)
+        x = torch.stack(images).to(device)
+        rois, masks = torch.cat(rois).to(device), torch.cat(masks).to(device)
         features = trunk(x)
         losses = {}
         if len(rois):
@@ -560,8 +625,10 @@ def train_mask_heads(cfg: MaskExperimentConfig, items=None, *, progress: bool = 
                 logits = model.forward_features(features[model.stage], rois)[:, 0]
                 losses[variant_name(op, s)] = F.binary_cross_entropy_with_logits(logits, target)
         aux = trunk.aux_logits(features, tuple(x.shape[-2:]))
-        y = torch.stack(labels)
-        losses["aux"] = sum(F.cross_entropy(v, y) for v in aux.values())
+        y = torch.stack(labels).to(device)
+        weight = torch.ones(aux[next(iter(aux))].shape[1], device=device)
+        weight[0] = cfg.background_weight      # objects are about 6 % of Pasture's pixels
+        losses["aux"] = sum(F.cross_entropy(v, y, weight=weight) for v in aux.values())
         loss = sum(v * (cfg.aux_weight if k == "aux" else 1.0) for k, v in losses.items())
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"the loss became {loss.item()} at step {step}; lower lr")
@@ -582,26 +649,33 @@ def train_mask_heads(cfg: MaskExperimentConfig, items=None, *, progress: bool = 
     if bar is not None:
         bar.close()
     net.eval()
+    for m in models.values():
+        m.eval()
     return trunk, models, history
 
 
 def train_or_load_mask_heads(cfg: MaskExperimentConfig | None = None, *,
-                             force: bool | None = None, progress: bool = True):
+                             force: bool | None = None, device=None, progress: bool = True):
     """:func:`train_mask_heads` through the model cache (``model_cache_dir() /
     f"maskheads-{cfg.key()}.pt"``): trained once, loaded afterwards (``force=True`` or
     ``COURSE_RETRAIN=1`` trains again). Returns ``(trunk, models, history)``."""
+    from ..config import device as default_device
+
     cfg = MaskExperimentConfig() if cfg is None else cfg
     if not isinstance(cfg, MaskExperimentConfig):
         raise TypeError(f"cfg must be a MaskExperimentConfig, got {type(cfg).__name__}")
+    device = torch.device(device) if device is not None else default_device()
     path = _cache.cache_path("maskheads", cfg)
     cached = None if _cache.retrain(force) else _cache.load_state(path, cfg)
     if cached is not None:
         trunk, models = cfg.build()
-        _Experiment(trunk, models).load_state_dict(cached[0])
-        for m in models.values():
+        net = _Experiment(trunk, models)
+        net.load_state_dict(cached[0])
+        net.to(device).eval()
+        for m in models.values():          # the wrappers are not children of net
             m.eval()
-        return trunk.eval(), models, cached[1]
-    trunk, models, history = train_mask_heads(cfg, progress=progress)
+        return trunk, models, cached[1]
+    trunk, models, history = train_mask_heads(cfg, device=device, progress=progress)
     _cache.save_model(path, _Experiment(trunk, models), cfg, history)
     return trunk, models, history
 
@@ -656,14 +730,15 @@ def evaluate_mask_head(model: MaskHeadModel, items=None, coco_gt=None, *,
     if category_ids is None:
         category_ids = sorted(coco_gt.getCatIds())
     model.eval()
+    device = next(model.parameters()).device
     predictions, probs, truth, boxes, owner = [], [], [], [], []
     for i, (image, t) in enumerate(items):
         keep = t["iscrowd"] == 0
         b = t["boxes"][keep]
         H, W = image.shape[-2:]
         if len(b):
-            logits = model(image[None], [b])[:, 0]
-            p = paste_masks(torch.sigmoid(logits), b, (H, W))
+            logits = model(image[None].to(device), [b.to(device)])[:, 0]
+            p = paste_masks(torch.sigmoid(logits), b.to(device), (H, W)).cpu()
         else:
             p = torch.zeros(0, H, W)
         labels = t["labels"][keep]

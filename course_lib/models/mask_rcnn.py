@@ -178,7 +178,7 @@ class DetectorConfig:
     """
 
     mask: bool = True
-    steps: int = 150
+    steps: int = 300
     batch_size: int = 4
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -205,6 +205,21 @@ class DetectorConfig:
 
     def key(self) -> str:
         return _cache.config_key(self)
+
+    @classmethod
+    def for_profile(cls, mask: bool = True, profile: str | None = None,
+                    **overrides) -> DetectorConfig:
+        """The notebook's configuration: the defaults in the quick profile; in the full
+        profile (meant for a GPU) ten times the steps, on batches of 8, from the full
+        profile's trunk."""
+        from .. import config
+
+        name = config.settings(profile).profile
+        base = {"mask": mask}
+        if name == "full":
+            base.update(steps=3000, batch_size=8, trunk=MaskExperimentConfig.for_profile("full"))
+        base.update(overrides)
+        return cls(**base)
 
     @property
     def name(self) -> str:
@@ -237,24 +252,28 @@ def _flip(image: Tensor, target: dict) -> tuple[Tensor, dict]:
 
 
 def train_detector(cfg: DetectorConfig, items=None, *, trunk: Trunk | None = None,
-                   progress: bool = True):
+                   device=None, progress: bool = True):
     """Train the detector of ``cfg`` on ``items`` (default: the mini COCO train split).
 
     Returns ``(model, history)``; history rows hold ``step``, ``seconds`` and the mean of
     each loss since the previous row. Images without any (non-crowd) instance are fine:
-    they only teach the RPN and the box classifier what background looks like.
+    they only teach the RPN and the box classifier what background looks like. ``device``
+    defaults to :func:`course_lib.device`.
     """
+    from ..config import device as default_device
+
     if not isinstance(cfg, DetectorConfig):
         raise TypeError(f"cfg must be a DetectorConfig, got {type(cfg).__name__}")
     if items is None:
         _, items = instance_data("train")
     if len(items) == 0:
         raise ValueError("items is empty: nothing to train on")
+    device = torch.device(device) if device is not None else default_device()
     if trunk is None and cfg.trunk is not None:
-        trunk, _, _ = train_or_load_mask_heads(cfg.trunk, progress=progress)
+        trunk, _, _ = train_or_load_mask_heads(cfg.trunk, device=device, progress=progress)
         trunk = _copy_trunk(trunk)
     torch.manual_seed(cfg.seed)
-    model = cfg.build(trunk)
+    model = cfg.build(trunk).to(device)
     model.train()
     opt, sched = optimizer_for(model, cfg.lr, cfg.weight_decay, cfg.steps, cfg.warmup)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -274,8 +293,8 @@ def train_detector(cfg: DetectorConfig, items=None, *, trunk: Trunk | None = Non
             t = training_targets(target, mask=cfg.mask)
             if f:
                 image, t = _flip(image, t)
-            images.append(image)
-            targets.append(t)
+            images.append(image.to(device))
+            targets.append({k: v.to(device) for k, v in t.items()})
         losses = model(images, targets)
         loss = sum(losses.values())
         if not torch.isfinite(loss):
@@ -305,25 +324,28 @@ def train_detector(cfg: DetectorConfig, items=None, *, trunk: Trunk | None = Non
 def _copy_trunk(trunk: Trunk) -> Trunk:
     """A fresh copy (the cached trunk stays untouched by fine-tuning), without aux heads."""
     fresh = Trunk(last=trunk.names[-1], aux=())
-    state = {k: v for k, v in trunk.state_dict().items() if not k.startswith("aux.")}
+    state = {k: v.cpu() for k, v in trunk.state_dict().items() if not k.startswith("aux.")}
     fresh.load_state_dict(state)
     return fresh
 
 
-def train_or_load_detector(cfg: DetectorConfig, *, force: bool | None = None,
+def train_or_load_detector(cfg: DetectorConfig, *, force: bool | None = None, device=None,
                            progress: bool = True):
     """The detector of ``cfg``: cached in ``model_cache_dir() / f"detector-{cfg.key()}.pt"``
     or trained now. Returns ``(model, history)``, the model in eval mode."""
     if not isinstance(cfg, DetectorConfig):
         raise TypeError(f"cfg must be a DetectorConfig, got {type(cfg).__name__}")
+    from ..config import device as default_device
+
+    device = torch.device(device) if device is not None else default_device()
     path = _cache.cache_path("detector", cfg)
     cached = None if _cache.retrain(force) else _cache.load_state(path, cfg)
     if cached is not None:
         torch.manual_seed(cfg.seed)
         model = cfg.build()
         model.load_state_dict(cached[0])
-        return model.eval(), cached[1]
-    model, history = train_detector(cfg, progress=progress)
+        return model.to(device).eval(), cached[1]
+    model, history = train_detector(cfg, device=device, progress=progress)
     _cache.save_model(path, model, cfg, history)
     return model, history
 
@@ -350,9 +372,11 @@ def detect(model: nn.Module, images, *, batch_size: int = 20) -> list:
                              f"{getattr(im, 'shape', type(im).__name__)}")
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for s in range(0, len(images), batch_size):
-        for d in model(list(images[s:s + batch_size])):
+        for d in model([im.to(device) for im in images[s:s + batch_size]]):
+            d = {k: v.cpu() for k, v in d.items()}
             if "masks" in d:
                 d["masks"] = d["masks"][:, 0]
             out.append(d)
