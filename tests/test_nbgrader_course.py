@@ -25,6 +25,8 @@ ASSIGNMENT = "90_fixture"
 NAME = FIXTURE.name
 # fixture cell indices
 SOLUTION_1, TESTS_1, SOLUTION_2, TESTS_2 = 6, 7, 9, 10
+WIDGET_STATE = {"application/vnd.jupyter.widget-state+json": {"state": {"m1": {
+    "model_name": "FloatSliderModel", "state": {"value": 0.42}}}, "version_major": 2}}
 HIDDEN_CODE = ("np.ones_like(a)) - 0.75", "dtype=int), 2).dtype == np.int64")
 
 
@@ -49,7 +51,9 @@ def course(tmp_path_factory):
     """The course directory after autograde, feedback and export; ``(path, autograde run)``."""
     course = tmp_path_factory.mktemp("nbgrader") / "course"
     (course / "source" / ASSIGNMENT).mkdir(parents=True)
-    (course / "source" / ASSIGNMENT / NAME).write_bytes(FIXTURE.read_bytes())
+    source = nbformat.read(FIXTURE, as_version=4)
+    source.metadata["widgets"] = WIDGET_STATE  # as JupyterLab saves an explorer's state
+    nbformat.write(source, course / "source" / ASSIGNMENT / NAME)
     (course / "nbgrader_config.py").write_bytes((ROOT / "hub" / "config" / "nbgrader_config.py").read_bytes())
     done = _nbgrader(course, "generate_assignment", ASSIGNMENT)
     assert done.returncode == 0, done.stderr
@@ -143,6 +147,19 @@ def test_tampering_command(course, capsys):
         grading.main(["tampering"])
     assert grading.main(["tampering", "nope", "--course", str(path)]) == 1
     assert "no released notebook in" in capsys.readouterr().err
+
+
+def test_release_equals_make_student(course):
+    """nbgrader's release/ copy is what `make student` writes: no stale widget state."""
+    path, _ = course
+    released = nbformat.read(path / "release" / ASSIGNMENT / NAME, as_version=4)
+    source = nbformat.read(path / "source" / ASSIGNMENT / NAME, as_version=4)
+    assert "widgets" in source.metadata
+    ours = grading.student_version(source)
+    assert "widgets" not in released.metadata and "widgets" not in ours.metadata
+    assert released.metadata == ours.metadata
+    assert [(c.source, c.metadata) for c in released.cells] == [
+        (c.source, c.metadata) for c in ours.cells]
 
 
 # --------------------------------------------------------------------------- unit tests

@@ -24,8 +24,8 @@ those cells, so checking every exercise takes seconds, not a full notebook run.
 The package is split by job: :mod:`.checks` (the nbgrader format), :mod:`.student` (student
 versions), :mod:`.bite` (tests pass on solutions, fail on stubs), :mod:`.autograde`
 (nbgrader's autograder), :mod:`.feedback` (feedback without the hidden tests),
-:mod:`.tampering` (submissions that changed locked or graded cells) and :mod:`.cli` (points
-table, command line). Every public name is
+:mod:`.tampering` (submissions that changed locked or graded cells), :mod:`.widget_state`
+(no stale widget state in released notebooks) and :mod:`.cli` (points table, command line). Every public name is
 available here, as ``course_lib.grading.<name>``.
 """
 
@@ -47,6 +47,7 @@ from .cli import main, points_table
 from .feedback import HideHiddenTests, hide_hidden_tests
 from .student import student_version, write_student_versions
 from .tampering import notebook_tampering, protected_cells, tampering_report
+from .widget_state import DropWidgetState
 
 __all__ = [
     "SOLUTION_MARKERS",
@@ -73,4 +74,5 @@ __all__ = [
     "protected_cells",
     "notebook_tampering",
     "tampering_report",
+    "DropWidgetState",
 ]

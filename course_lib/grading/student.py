@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 
 from .checks import check_notebooks, read_notebook
+from .widget_state import DropWidgetState
 
 # --------------------------------------------------------------------------- student version
 
@@ -19,8 +20,9 @@ def student_version(nb):
     The same chain as ``nbgrader generate_assignment`` minus its database steps: lock
     cells, replace solution regions by ``# YOUR CODE HERE`` / ``raise NotImplementedError()``,
     clear outputs, check metadata, checksum, remove hidden tests, checksum again. It also
-    drops the saved widget state (``metadata.widgets``), which nbgrader keeps: it holds the
-    instructor's ipywidgets outputs, figures included.
+    drops the saved widget state (``metadata.widgets``, the instructor's ipywidgets outputs,
+    figures included) with :class:`~.widget_state.DropWidgetState`, the step the course's
+    nbgrader configuration adds to ``nbgrader generate_assignment``.
 
     Parameters
     ----------
@@ -44,10 +46,10 @@ def student_version(nb):
     nb = copy.deepcopy(nb)
     resources = {}
     chain = [LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
-             ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata]
+             ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata,
+             DropWidgetState]
     for preprocessor in chain:
         nb, resources = preprocessor().preprocess(nb, resources)
-    nb.metadata.pop("widgets", None)
     return nb
 
 

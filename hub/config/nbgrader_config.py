@@ -5,9 +5,11 @@
 import os
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.converters import GenerateAssignment
 from nbgrader.preprocessors import GetGrades
 
 from course_lib.grading.feedback import HideHiddenTests
+from course_lib.grading.widget_state import DropWidgetState
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
@@ -32,3 +34,8 @@ c.OverwriteCells.add_missing_cells = True
 # Feedback without the hidden tests (course_lib/grading/feedback.py): they stay secret for the
 # next term.
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]
+
+# release/ gets what `make student` writes: without the instructor's saved widget state
+# (course_lib/grading/widget_state.py); nbgrader's own steps unchanged, in their order.
+c.GenerateAssignment.preprocessors = [*GenerateAssignment.class_traits()["preprocessors"].default(),
+                                      DropWidgetState]
