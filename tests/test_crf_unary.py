@@ -147,3 +147,32 @@ def test_gaussian_mixture_with_one_pixel_class():
 def test_one_unary_from_probabilities():
     from course_lib.crf import dense
     assert U.unary_from_probs is U.unary_from_probabilities is dense.unary_from_probabilities
+
+
+def test_histogram_model_rebuilt_from_its_tables():
+    """A model rebuilt from its tables (say, saved and loaded) gives the same unaries, also
+    with empty cells (alpha=0: probability 0, cost +inf), one class or one bin per channel."""
+    img, label = _two_colour_image("cpu")
+    for num_classes, bins, lab in ((2, 4, label), (1, 4, torch.zeros_like(label)), (2, 1, label)):
+        model = U.fit_color_histogram(img, lab, num_classes, bins=bins, alpha=0.0)
+        rebuilt = U.ColorHistogramModel(model.probs, model.prior)
+        assert (rebuilt.num_classes, rebuilt.bins) == (num_classes, bins)
+        torch.testing.assert_close(rebuilt(img), model(img))
+    # alpha=0: a colour a class never saw is impossible for it
+    model = U.fit_color_histogram(img, label, 2, bins=4, alpha=0.0)
+    u = U.ColorHistogramModel(model.probs, model.prior)(img)
+    assert bool(torch.isinf(u[1, label == 0]).all()) and bool(torch.isfinite(u[0, label == 0]).all())
+    # one bin: the colour says nothing, the unary is -log p(c) everywhere
+    model = U.fit_color_histogram(img, label, 2, bins=1, alpha=0.0)
+    torch.testing.assert_close(U.ColorHistogramModel(model.probs, model.prior)(img),
+                               -model.prior.log()[:, None, None].expand(2, 8, 8))
+
+
+def test_histogram_model_rejects_negative_tables():
+    probs, prior = torch.full((2, 2, 2, 2), 1 / 8), torch.full((2,), 0.5)
+    bad = probs.clone()
+    bad[0, 0, 0, 0] = -0.1
+    with pytest.raises(ValueError, match="non-negative"):
+        U.ColorHistogramModel(bad, prior)
+    with pytest.raises(ValueError, match="non-negative"):
+        U.ColorHistogramModel(probs, torch.tensor([1.5, -0.5]))
