@@ -10,10 +10,12 @@ README's "Teaching a class" turns the table into sizing advice.
 
     .venv/bin/python benchmarks/capacity_classroom.py              # N = 1, 2, 4, 8
     .venv/bin/python benchmarks/capacity_classroom.py --students 1 2
+    .venv/bin/python benchmarks/capacity_classroom.py --notebooks notebooks/07_upsampling.ipynb
 
 Not a test (nothing is asserted) and not part of ``make bench`` (8 students take minutes on 2
-cores). Kernels run as the current user, without JupyterHub: the hub and the servers add
-about 100 MB per user (measured separately, see the README) and no compute.
+cores). Kernels run as the current user, without JupyterHub: on the hub each user's server
+adds about 160 MB (its resident memory under ``make hub``) and the hub itself about 130 MB,
+and neither computes while kernels run.
 """
 
 from __future__ import annotations
@@ -73,13 +75,14 @@ def _worker(path, timeout):
     print(json.dumps({"wall": wall, "peak_bytes": peak}))
 
 
-def _student(timeout):
-    """One student: notebook 00, then 03, each in its own worker (and kernel)."""
+def _student(timeout, notebooks=tuple(NOTEBOOKS)):
+    """One student: the notebooks one after the other, each in its own worker (and kernel)."""
     runs = []
-    for path in NOTEBOOKS:
+    for path in notebooks:
         done = subprocess.run([sys.executable, __file__, "--worker", str(path),
                                "--timeout", str(timeout)], capture_output=True, text=True,
-                              env=dict(os.environ, COURSE_PROFILE="quick"),
+                              env=dict(os.environ,
+                                       COURSE_PROFILE=os.environ.get("COURSE_PROFILE", "quick")),
                               timeout=timeout * 4)
         if done.returncode:
             raise RuntimeError(f"{path.name} failed:\n{done.stderr[-3000:]}")
@@ -88,11 +91,11 @@ def _student(timeout):
             "per_notebook": [round(r["wall"], 1) for r in runs]}
 
 
-def measure(n, timeout=900):
+def measure(n, timeout=900, notebooks=tuple(NOTEBOOKS)):
     """``n`` students at once: per-student results and the wall time of the whole round."""
     start = time.perf_counter()
     with ThreadPoolExecutor(n) as pool:
-        results = list(pool.map(_student, [timeout] * n))
+        results = list(pool.map(_student, [timeout] * n, [notebooks] * n))
     return results, time.perf_counter() - start
 
 
@@ -100,6 +103,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--timeout", type=float, default=900, help="seconds per cell")
+    parser.add_argument("--notebooks", nargs="+", type=Path, default=NOTEBOOKS,
+                        help="notebooks each student runs (default: 00 and 03)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -112,16 +117,17 @@ def main(argv=None):
     except ImportError:
         memory = "? GiB"
     print(f"{os.cpu_count()} cores, {memory}, {platform.processor() or platform.machine()}; "
-          f"each student runs {', '.join(p.name for p in NOTEBOOKS)} (quick profile)")
+          f"each student runs {', '.join(p.name for p in args.notebooks)} "
+          f"({os.environ.get('COURSE_PROFILE', 'quick')} profile)")
     print("| students | wall per student, median (s) | worst (s) | round (s) "
           "| notebooks per minute | peak memory per kernel (MiB) |")
     print("|---:|---:|---:|---:|---:|---:|")
     for n in args.students:
-        results, round_time = measure(n, args.timeout)
+        results, round_time = measure(n, args.timeout, tuple(p.resolve() for p in args.notebooks))
         walls = [r["wall"] for r in results]
         peak = max(r["peak_bytes"] for r in results) / 2**20
         print(f"| {n} | {statistics.median(walls):.0f} | {max(walls):.0f} | {round_time:.0f} "
-              f"| {len(NOTEBOOKS) * n / round_time * 60:.1f} | {peak:.0f} |", flush=True)
+              f"| {len(args.notebooks) * n / round_time * 60:.1f} | {peak:.0f} |", flush=True)
     return 0
 
 

@@ -315,8 +315,9 @@ class Hub:
             return
         pids = self.pids()
         proxy_pid = self.state / "jupyterhub-proxy.pid"
-        if proxy_pid.exists():
-            pids.append(int(proxy_pid.read_text().strip() or 0))
+        if proxy_pid.exists() and proxy_pid.read_text().strip().isdigit():
+            pids.append(int(proxy_pid.read_text().strip()))
+        pids = [pid for pid in pids if pid > 1 and pid != os.getpid()]
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -399,7 +400,8 @@ def demo(port=8000, n_students=3):
     hub = None
     created = []
     try:
-        print("preparing the classroom (users, environment, exchange, assignments) ...")
+        print("preparing the classroom (users, environment, exchange, assignments): "
+              "a minute or two ...")
         python, extra = shared_environment(state / "python")
         exchange = make_exchange(state / "exchange")
         for user in users:

@@ -484,6 +484,25 @@ def kl_divergence(unary, Q, sxy, weight):
                           compat_bilateral=0, method="exact", dtype=torch.float64)
     return crf.kl_divergence(Q)
 """,
+    "10-ex1-tests": ["""
+def roi_align_grid(features, rois, output_size, spatial_scale):
+    return cl.roi.roi_align(features, rois, output_size, spatial_scale, 2, True)
+""", """
+def roi_align_grid(features, rois, output_size, spatial_scale):
+    return tvo.roi_align(features, rois, output_size, spatial_scale, 2, True)
+"""],
+    "10-ex2-tests": """
+def roi_pool_bin_error(box, output_size, spatial_scale):
+    b = torch.tensor([float(v) for v in box], dtype=torch.float64)
+    bins = cl.roi.roi_pool_bins(b, output_size, spatial_scale).double() / spatial_scale
+    q = torch.arange(output_size, dtype=torch.float64)
+    worst = 0.0
+    for k, edges in ((0, bins[0, :][:, [0, 2]]), (1, bins[:, 0][:, [1, 3]])):
+        lo, hi = b[k], b[k + 2]
+        exact = torch.stack([lo + q * (hi - lo) / output_size, lo + (q + 1) * (hi - lo) / output_size], 1)
+        worst = max(worst, float((edges - exact).abs().max()))
+    return worst
+""",
 }
 
 
