@@ -503,6 +503,36 @@ def roi_pool_bin_error(box, output_size, spatial_scale):
         worst = max(worst, float((edges - exact).abs().max()))
     return worst
 """,
+    "09-ex1-tests": ["""
+def pixel_hypercolumn(features, layers, y, x, strides):
+    first = features[layers[0]]
+    size = (first.shape[-2] * strides[layers[0]], first.shape[-1] * strides[layers[0]])
+    return cl.models.hypercolumn_features(features, layers, size, strides=strides)[0, :, y, x]
+""", """
+def pixel_hypercolumn(features, layers, y, x, strides):
+    parts = []
+    for name in layers:
+        f, s = features[name][:1], strides[name]
+        up = F.interpolate(f, scale_factor=s, mode="bilinear", align_corners=False)
+        parts.append(up[0, :, min(y, up.shape[-2] - 1), min(x, up.shape[-1] - 1)])
+    return torch.cat(parts)
+"""],
+    "09-ex2-tests": """
+def grid_interpolation_weights(size, grid):
+    return cl.models.grid_weights(size, grid, dtype=torch.float64)
+""",
+    "09-ex3-tests": ["""
+def classify_then_upsample(features, weights, bias, size, strides):
+    names = list(weights)
+    hc = cl.models.hypercolumn_features(features, names, size, strides=strides)
+    w = torch.cat([weights[n] for n in names], dim=1)
+    return F.conv2d(hc, w[:, :, None, None], bias)
+""", """
+def classify_then_upsample(features, weights, bias, size, strides):
+    hc = torch.cat([cl.models.upsample_to(features[n], size, strides[n]) for n in weights], dim=1)
+    w = torch.cat([weights[n] for n in weights], dim=1)
+    return F.conv2d(hc, w[:, :, None, None], bias)
+"""],
 }
 
 
