@@ -247,7 +247,7 @@ class DenseCRF:
 
     def _message(self, Q: Tensor) -> Tensor:
         if self._fused is not None:
-            return self._fused.filter(Q)
+            return self._fused._apply(Q)                              # Q checked by the caller
         out = torch.zeros_like(Q)
         for k in self.kernels:
             out += k.weight * k(Q)
