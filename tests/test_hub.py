@@ -289,6 +289,20 @@ def test_proxy_refuses_other_users_and_no_token(room, course_run):
         hub.request("DELETE", f"/user/{alice}/api/kernels/{kernel_id}", token=room.tokens[alice])
 
 
+def test_formgrader_is_the_instructors_only(room, course_run):
+    """nbgrader's formgrader runs in the instructor's server; students get the assignment list."""
+    hub, student = room.hub, room.students["untouched"]
+    mine = hub.request("GET", f"/user/{room.instructor}/formgrader/api/status",
+                       token=room.tokens[room.instructor])
+    assert mine.status_code == 200, mine.text
+    theirs = hub.request("GET", f"/user/{student}/formgrader/api/status",
+                         token=room.tokens[student])
+    assert theirs.status_code == 404, theirs.status_code
+    listing = hub.request("GET", f"/user/{student}/assignments", params={"course_id": COURSE_ID},
+                          token=room.tokens[student])
+    assert listing.status_code == 200 and listing.json()["success"], listing.text
+
+
 def test_everything_listens_on_loopback_only(room, course_run):
     import psutil
 
