@@ -61,7 +61,17 @@ def shared_environment(dest):
     (about 100 MB, without site-packages) in ``dest``, with a virtual environment over it that
     adds the course environment's site-packages: same packages, same ``course_lib``, nothing
     installed twice, nothing downloaded.
+
+    Raises
+    ------
+    PermissionError
+        If other users cannot read this repository (``course_lib``, the notebooks).
     """
+    for path in (ROOT / "course_lib" / "__init__.py", ROOT / "notebooks"):
+        if not others_can_use(path):
+            raise PermissionError(f"other users cannot read {path}: the users' servers import "
+                                  "course_lib from this repository; clone it where everyone can "
+                                  "read it (not under a private home such as /root)")
     purelib = Path(sysconfig.get_paths()["purelib"])
     base_exe = Path(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
     if others_can_use(base_exe) and others_can_use(purelib):

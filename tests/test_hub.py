@@ -55,6 +55,10 @@ def _skip_reason():
         import requests  # noqa: F401
     except ImportError as exc:
         return f"{exc.name} is not installed (the `hub` extra of pyproject.toml; `make install`)"
+    if not (classroom.others_can_use(ROOT / "course_lib" / "__init__.py")
+            and classroom.others_can_use(ROOT / "notebooks")):
+        return (f"other users cannot read {ROOT}: the test users' servers import course_lib "
+                "from it (clone the repository where everyone can read it)")
     if not classroom.PROXY.exists():
         return f"{classroom.PROXY} is missing: run `make hub-deps` (needs npm)"
     return None
