@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = {
     "metrics": ["tests/test_metrics.py"],
     "crf/grid": ["tests/test_crf_grid.py"],
-    "crf/unary": ["tests/test_crf_unary.py"],
+    "crf/unary": ["tests/test_crf_unary.py", "tests/test_crf_dense.py"],
     "crf/permutohedral": ["tests/test_permutohedral.py", "tests/test_crf_dense.py"],
     "crf/dense": ["tests/test_crf_dense.py"],
     "superpixels": ["tests/test_superpixels.py"],

@@ -176,3 +176,51 @@ def test_histogram_model_rejects_negative_tables():
         U.ColorHistogramModel(bad, prior)
     with pytest.raises(ValueError, match="non-negative"):
         U.ColorHistogramModel(probs, torch.tensor([1.5, -0.5]))
+
+
+def test_documented_defaults():
+    # fit_color_histogram: bins=16, alpha=1, ignore_index=255 (VOC void)
+    img, label = _two_colour_image("cpu")
+    label[0, 0] = 255
+    default = U.fit_color_histogram(img, label, 2)
+    explicit = U.fit_color_histogram(img, label, 2, bins=16, alpha=1.0, ignore_index=255)
+    assert default.bins == 16
+    torch.testing.assert_close(default.probs, explicit.probs)
+    torch.testing.assert_close(default.prior, explicit.prior)
+    # fit_gaussian_mixture ignores VOC void (255) by default, too
+    gm = U.fit_gaussian_mixture(img, label, 2, n_components=1)
+    torch.testing.assert_close(gm.prior, U.class_prior(label, 2, ignore_index=255))
+
+
+def test_histogram_cell_limit():
+    img = np.zeros((2, 2, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"num_classes \* bins\*\*3 = 285212672 histogram cells"):
+        U.fit_color_histogram(img, np.zeros((2, 2), np.int64), 17, bins=256)
+
+
+def test_gaussian_mixture_seed_range():
+    img, label = _two_colour_image("cpu")
+    U.fit_gaussian_mixture(img, label, 2, n_components=1, seed=2**32 - 1)   # numpy's largest
+    with pytest.raises(ValueError, match="seed must be an integer in"):
+        U.fit_gaussian_mixture(img, label, 2, n_components=1, seed=2**32)
+
+
+def test_gaussian_mixture_repr():
+    img, label = _two_colour_image("cpu")
+    model = U.fit_gaussian_mixture(img, label, 3, n_components=2, covariance_type="diag")
+    # one distinct colour per class: one Gaussian each
+    assert repr(model) == ("GaussianMixtureModel(num_classes=3, n_components=1, "
+                           "covariance_type='diag')")
+    empty = U.fit_gaussian_mixture(img, torch.full_like(label, 255), 2)   # no labelled pixel
+    assert repr(empty) == "GaussianMixtureModel(num_classes=2, n_components=0, covariance_type='?')"
+
+
+def test_dense_crf_probabilities_use_the_same_unaries():
+    from course_lib.crf import dense_crf
+
+    g = torch.Generator().manual_seed(0)
+    probs = torch.softmax(torch.randn(3, 6, 7, generator=g), 0)
+    probs[0, 0, 0], probs[1:, 0, 0] = 1.0, 0.0                       # -log 0 -> -log eps
+    image = torch.randint(0, 256, (6, 7, 3), generator=g, dtype=torch.uint8)
+    torch.testing.assert_close(dense_crf(probs, image, probabilities=True, iterations=2),
+                               dense_crf(U.unary_from_probabilities(probs), image, iterations=2))
