@@ -69,6 +69,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("crf/grid", "2 -> 3", "min(img.shape[:2]) < 1"): "the channel count is 1 or 3 by then",
     ("crf/grid", "1 -> 2", "cur - 1e-6 * (1 + cur.abs())"): "moves a 1e-6 relative tolerance "
                                                            "by 1e-6: no observable change",
+    ("superpixels", "<= -> <", "if size <= n_segments:"): "at size == n_segments the general "
+                                                          "path gives steps of 1: same grid",
 }
 
 

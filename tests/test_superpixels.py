@@ -235,3 +235,32 @@ def test_find_boundaries_connectivity_is_the_shared_definition():
     from course_lib import metrics
     assert torch.equal(sp.find_boundaries(label, connectivity=8, ignore_index=None),
                        metrics.boundaries(label))
+
+
+def test_slic_first_step_is_nearest_seed_of_skimage_grid():
+    """One SLIC step with colour weighed out (huge compactness) gives every pixel to its
+    nearest seed, the seeds on scikit-image's regular grid (ties: one of the nearest)."""
+    from skimage.util import regular_grid
+
+    rng = np.random.default_rng(0)
+    for H, W, n in ((37, 53, 20), (50, 20, 7), (9, 64, 5), (30, 30, 900), (23, 41, 60), (5, 80, 3)):
+        img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+        seg = sp.slic(img, n_segments=n, compactness=1e6, max_num_iter=1,
+                      enforce_connectivity=False).numpy()
+        gy, gx = regular_grid((H, W), n)
+        seeds = np.stack(np.meshgrid(np.arange(H)[gy], np.arange(W)[gx], indexing="ij"), -1)
+        seeds = seeds.reshape(-1, 2)
+        assert seg.max() + 1 == len(seeds)                        # one segment per seed
+        yy, xx = np.mgrid[:H, :W]
+        d2 = (yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2
+        seed_label = seg[seeds[:, 0], seeds[:, 1]]                # labels are renumbered
+        nearest = d2 == d2.min(-1, keepdims=True)                  # (H, W, K), ties included
+        assert nearest[yy, xx, np.argmax(seed_label[None, None] == seg[..., None], -1)].all()
+
+
+def test_slic_documented_defaults():
+    img = skimage.data.coffee()[::8, ::8]
+    torch.testing.assert_close(
+        sp.slic(img),
+        sp.slic(img, n_segments=100, compactness=10.0, max_num_iter=10, enforce_connectivity=True,
+                min_size_factor=0.5, start_label=0, convert2lab=True), rtol=0, atol=0)
