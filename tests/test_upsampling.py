@@ -1,6 +1,8 @@
 """Tests for course_lib.upsampling against F.conv_transpose2d, F.interpolate, F.max_unpool2d
 and skimage.transform.pyramid_expand; gradcheck; one test per rejected bad input."""
 
+import itertools
+
 import numpy as np
 import pytest
 import skimage.data
@@ -512,3 +514,22 @@ def test_conv_transpose2d_rejects_device_mismatch():
     with pytest.raises(ValueError, match="input and weight must be on the same device, got "
                                          "input on cpu and weight on cuda:0"):
         up.conv_transpose2d(X, Wt.cuda())
+
+
+def test_conv_transpose2d_accepts_what_torch_accepts():
+    """Over small sizes, kernels, strides, paddings, output paddings and dilations, the
+    function raises exactly where torch raises (output padding too large, output smaller
+    than one pixel), and agrees with torch everywhere else."""
+    g = torch.Generator().manual_seed(0)
+    for H, k, s, p, op, d in itertools.product((1, 2, 3), (1, 2, 3), (1, 2, 3), (0, 1, 2),
+                                               (0, 1, 2), (1, 2)):
+        x = torch.rand(1, 2, H, H + 1, generator=g, dtype=F64)
+        w = torch.rand(2, 3, k, k, generator=g, dtype=F64)
+        kw = dict(stride=s, padding=p, output_padding=op, dilation=d)
+        try:
+            ref = F.conv_transpose2d(x, w, **kw)
+        except RuntimeError:
+            with pytest.raises(ValueError):
+                up.conv_transpose2d(x, w, **kw)
+        else:
+            torch.testing.assert_close(up.conv_transpose2d(x, w, **kw), ref)
