@@ -359,6 +359,9 @@ def test_sampling_points_and_bilinear_sample_rebuild_roi_align(device):
     gen = torch.Generator().manual_seed(9)
     x = torch.randn(1, 2, 7, 9, dtype=torch.float64, generator=gen).to(device)
     boxes = random_boxes(gen, 16, 1, 7, 9, 0.5).to(device)
+    # and degenerate boxes (zero width, zero height, a point), which roi_align accepts
+    flat = torch.tensor([[0, 4, 6, 4, 10], [0, 2, 5, 12, 5], [0, 6, 6, 6, 6]], dtype=torch.float64)
+    boxes = torch.cat([boxes, flat.to(boxes)])
     for sampling_ratio in (-1, 2):
         for aligned in (False, True):
             out = roi.roi_align(x, boxes, (3, 2), 0.5, sampling_ratio, aligned)
@@ -385,6 +388,8 @@ def test_roi_pool_bins_rebuild_roi_pool(device):
     gen = torch.Generator().manual_seed(10)
     x = torch.randn(1, 2, 6, 7, dtype=torch.float64, generator=gen).to(device)
     boxes = random_boxes(gen, 16, 1, 6, 7, 1.0).to(device)
+    flat = torch.tensor([[0, 2, 1, 2, 4], [0, 1, 3, 5, 3], [0, 3, 3, 3, 3]], dtype=torch.float64)
+    boxes = torch.cat([boxes, flat.to(boxes)])                       # degenerate boxes too
     out = roi.roi_pool(x, boxes, (2, 3))
     for k, box in enumerate(boxes[:, 1:]):
         bins = roi.roi_pool_bins(box, (2, 3), feature_size=(6, 7))
