@@ -71,6 +71,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
                                                            "by 1e-6: no observable change",
     ("superpixels", "<= -> <", "if size <= n_segments:"): "at size == n_segments the general "
                                                           "path gives steps of 1: same grid",
+    **{("crf/dense", what, 'len(specs) < 2 or torch.device(device).type != "cpu"'):
+       "only chooses whether the appearance lattice is built in a second thread: same kernels"
+       for what in ("< -> <=", "2 -> 3", "!= -> ==")},
 }
 
 

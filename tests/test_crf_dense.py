@@ -329,3 +329,61 @@ def test_kl_divergence_rejects_channels_last_q(small):
     assert np.isfinite(crf.kl_divergence(q))
     with pytest.raises(ValueError, match=r"Q must have shape \(C, H, W\) = \(3, 8, 10\)"):
         crf.kl_divergence(q.permute(1, 2, 0).reshape(3, 8, 10).permute(0, 1, 2).reshape(8, 10, 3))
+
+
+def _tiny():
+    g = torch.Generator().manual_seed(4)
+    unary = torch.rand(3, 9, 11, generator=g) * 4
+    image = torch.randint(0, 256, (9, 11, 3), generator=g, dtype=torch.uint8)
+    return unary, image
+
+
+def test_documented_defaults():
+    unary, image = _tiny()
+    explicit = dict(sxy_gaussian=3.0, compat_gaussian=3.0, sxy_bilateral=80.0, srgb=13.0,
+                    compat_bilateral=10.0)
+    torch.testing.assert_close(dense_crf(unary, image),
+                               dense_crf(unary, image, iterations=5, **explicit), rtol=0, atol=0)
+    torch.testing.assert_close(DenseCRF(unary, image).inference(),
+                               DenseCRF(unary, image, **explicit).inference(5), rtol=0, atol=0)
+
+
+def test_a_constant_added_to_a_pixels_unaries_changes_nothing():
+    # energies are defined up to a constant per pixel; large ones must not overflow the softmax
+    unary, image = _tiny()
+    shift = torch.linspace(0, 2000, 9 * 11).reshape(1, 9, 11)
+    q, q_shifted = dense_crf(unary, image), dense_crf(unary + shift, image)
+    assert bool(torch.isfinite(q_shifted).all())
+    torch.testing.assert_close(q_shifted, q, atol=1e-4, rtol=0)
+
+
+def test_each_kernel_message_scales_with_its_weight():
+    unary, image = _tiny()
+    Q = torch.softmax(-unary, 0).reshape(3, -1).T.contiguous()
+    for kw in (dict(compat_gaussian=0.0), dict(compat_bilateral=0.0)):
+        (name, _), = [(k, v) for k, v in PARAMS.items() if k.startswith("compat") and k not in kw]
+        one = DenseCRF(unary, image, **{**PARAMS, **kw, name: 1.0}).message(Q)
+        two = DenseCRF(unary, image, **{**PARAMS, **kw, name: 2.0}).message(Q)
+        assert float(one.abs().max()) > 0
+        torch.testing.assert_close(two, 2 * one)
+
+
+def test_kl_divergence_is_its_formula():
+    # sum Q log Q + sum U Q - sum Q (w K~ Q), with a zero in Q (0 log 0 = 0)
+    unary, image = _tiny()
+    crf = DenseCRF(unary, image, **PARAMS)
+    Q = crf.inference(3)
+    Q[:, 0, 0] = torch.tensor([1.0, 0.0, 0.0])
+    q = Q.reshape(3, -1).T
+    ent = (q * torch.log(torch.where(q > 0, q, 1.0))).sum()
+    want = ent + (crf.unary * q).sum() - (q * crf.message(q.contiguous())).sum()
+    assert crf.kl_divergence(Q) == pytest.approx(float(want), rel=1e-5)
+
+
+def test_kernel_names_in_errors():
+    unary, image = _tiny()
+    # one standard deviation is shown as one number, several as a tuple
+    with pytest.raises(ValueError, match=r"appearance kernel \(sxy_bilateral=1e-06, srgb=13\)"):
+        DenseCRF(unary, image, sxy_bilateral=1e-6)
+    with pytest.raises(ValueError, match=r"smoothness kernel \(sxy_gaussian=\(1e-06, 2\.0\)\)"):
+        DenseCRF(unary, image, sxy_gaussian=(1e-6, 2.0))
