@@ -71,6 +71,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
                                                            "by 1e-6: no observable change",
     ("superpixels", "<= -> <", "if size <= n_segments:"): "at size == n_segments the general "
                                                           "path gives steps of 1: same grid",
+    ("upsampling", "1 -> 2", "weight = torch.ones(1, 1, *k, dtype=torch.float64"):
+        "the second 1 adds an output channel that out[0, 0] drops (the first one is killed)",
+    ("roi", ">= -> >", "if block.numel() >= 1 << 16:"): "picks max_pool2d or the gathered max "
+                                                       "for one block size: both equal torchvision",
+    ("roi", "1 -> 2", "index_dtype = torch.int32 if NHW < 2**31 - 1"): "int64 instead of int32 "
+                                                                       "indices for NHW = 2**31 - 2",
     **{("crf/dense", what, 'len(specs) < 2 or torch.device(device).type != "cpu"'):
        "only chooses whether the appearance lattice is built in a second thread: same kernels"
        for what in ("< -> <=", "2 -> 3", "!= -> ==")},

@@ -264,3 +264,15 @@ def test_slic_documented_defaults():
         sp.slic(img),
         sp.slic(img, n_segments=100, compactness=10.0, max_num_iter=10, enforce_connectivity=True,
                 min_size_factor=0.5, start_label=0, convert2lab=True), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda seg: sp.pool(torch.ones(1, 2, 2), seg),
+    lambda seg: sp.paint(torch.ones(1, 3), seg),
+    lambda seg: sp.relabel_sequential(seg),
+    lambda seg: sp.undersegmentation_error(seg, torch.zeros(2, 2, dtype=torch.long)),
+])
+def test_negative_segment_labels_are_rejected(call):
+    seg = torch.tensor([[0, 1], [2, -1]])                # the minimum is negative, the max is not
+    with pytest.raises(ValueError, match="segments must be non-negative, got minimum -1"):
+        call(seg)

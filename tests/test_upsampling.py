@@ -533,3 +533,12 @@ def test_conv_transpose2d_accepts_what_torch_accepts():
                 up.conv_transpose2d(x, w, **kw)
         else:
             torch.testing.assert_close(up.conv_transpose2d(x, w, **kw), ref)
+
+
+@pytest.mark.parametrize("H, W", [(1, 5), (4, 1), (1, 1)])
+def test_bilinear_upsample_of_one_row_or_column_equals_interpolate(H, W):
+    x = _rand(1, 2, H, W)
+    for align_corners in (False, True):
+        ref = F.interpolate(x, scale_factor=3, mode="bilinear", align_corners=align_corners)
+        torch.testing.assert_close(up.bilinear_upsample(x, 3, align_corners=align_corners), ref,
+                                   rtol=0, atol=1e-12)

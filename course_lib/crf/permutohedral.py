@@ -239,8 +239,8 @@ class Permutohedral:
         w = (el - rem0).div_(D)                                          # (D, N)
         ws = torch.empty_like(w).scatter_(0, top, w)
         bary = torch.empty(N, D, device=dev, dtype=torch.float32)
-        torch.sub(ws[1:].T, ws[:-1].T, out=bary[:, 1:])
-        torch.add(ws[0], torch.sub(1.0, ws[d]), out=bary[:, 0])
+        bary[:, 1:] = ws[1:].T - ws[:-1].T                               # (assignments: a wrong
+        bary[:, 0] = ws[0] + (1.0 - ws[d])                               # size raises)
 
         # 1. Group the points by simplex: key = (remainder-0 corner, coordinate order). The
         # last coordinate of the corner is implied (the coordinates sum to 0), and so is the
@@ -256,7 +256,7 @@ class Permutohedral:
             skey.add_(top[i].to(key_dtype), alpha=D**i)
         sorted_keys, perm = torch.sort(skey, stable=True)               # points by simplex
         first = torch.ones(N, dtype=torch.bool, device=dev)
-        torch.ne(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
+        first[1:] = sorted_keys[1:] != sorted_keys[:-1]
         starts = first.nonzero().squeeze(1)                              # (S,) first point
         S = starts.numel()
         counts = torch.diff(starts, append=starts.new_tensor([N]))      # (S,) points each
@@ -285,14 +285,14 @@ class Permutohedral:
         by_rank = torch.zeros(D, S, dtype=code_dtype, device=dev).scatter_(
             0, top.index_select(1, rep).neg_().add_(d), m_t[:, None].expand(D, S))
         codes = torch.zeros(D, S, dtype=code_dtype, device=dev)
-        torch.cumsum(by_rank.flip(0)[:d], 0, out=codes[1:])
+        codes[1:] = by_rank.flip(0)[:d].cumsum(0)
         codes.neg_().add_(base).mul_(D)                                  # (D, S), row r
         codes += torch.arange(D, device=dev, dtype=code_dtype)[:, None]
         # One sort of the S*D corner codes gives the vertices (distinct codes) and the
         # corners grouped by vertex, which is what the splat matrix needs.
         sorted_codes, pair = torch.sort(codes.view(-1), stable=True)     # pair = r * S + s
         new = torch.ones_like(sorted_codes, dtype=torch.bool)
-        torch.ne(sorted_codes[1:], sorted_codes[:-1], out=new[1:])
+        new[1:] = sorted_codes[1:] != sorted_codes[:-1]
         pair_vertex = new.cumsum(0).sub_(1)                              # vertex of each pair
         uniq = sorted_codes[new]                                         # (M,) sorted codes
         corner = torch.empty_like(pair).scatter_(0, pair, pair_vertex).reshape(D, S)
@@ -514,20 +514,19 @@ class PermutohedralSum:
         for lat, a, b in zip(lattices, pre, post):
             sp, sl = lat._operators(self.dtype)
             M, D = lat.num_vertices, lat.dim + 1
-            torch.add(sp.crow_indices(), nnz_base, out=crow[row_base:row_base + M + 2])
+            crow[row_base:row_base + M + 2] = sp.crow_indices() + nnz_base
             sp_col, part = sp.col_indices(), slice(nnz_base, nnz_base + N * D)
             col[part] = sp_col
             if a is None:
                 val[part] = sp.values()
             else:
-                torch.mul(sp.values(), a.to(self.dtype).index_select(0, sp_col), out=val[part])
+                val[part] = sp.values() * a.to(self.dtype).index_select(0, sp_col)
             columns = slice(col_base, col_base + D)
-            torch.add(sl.col_indices().view(N, D), row_base, out=s_cols[:, columns])
+            s_cols[:, columns] = sl.col_indices().view(N, D) + row_base
             if b is None:
                 s_vals[:, columns] = sl.values().view(N, D)
             else:
-                torch.mul(sl.values().view(N, D), b.to(self.dtype)[:, None],
-                          out=s_vals[:, columns])
+                s_vals[:, columns] = sl.values().view(N, D) * b.to(self.dtype)[:, None]
             row_base += M + 1
             nnz_base += N * D
             col_base += D
