@@ -276,3 +276,13 @@ def test_negative_segment_labels_are_rejected(call):
     seg = torch.tensor([[0, 1], [2, -1]])                # the minimum is negative, the max is not
     with pytest.raises(ValueError, match="segments must be non-negative, got minimum -1"):
         call(seg)
+
+
+def test_slic_with_a_seed_per_pixel_keeps_every_pixel_alone():
+    # n_segments = H * W puts a seed on every pixel; each cluster's centre is then its one
+    # pixel (position and colour), a fixed point of the k-means iterations
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    seg = sp.slic(img, n_segments=42, compactness=5.0, max_num_iter=5,
+                  enforce_connectivity=False)
+    assert torch.unique(seg).numel() == 42
