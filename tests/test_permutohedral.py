@@ -139,3 +139,25 @@ def test_lattice_keeps_the_scale_of_the_gaussian_sum():
         ones = torch.ones(1500, 1)
         ratio = Permutohedral(f).filter(ones) / gaussian_filter_exact(f.double(), ones.double())
         assert 0.75 < ratio.mean().item() < 1.0, (d, ratio.mean().item())
+
+
+def test_sparse_matrices_are_well_formed_csr():
+    # row pointers: one per row plus one, from 0 to the number of entries, non-decreasing;
+    # column indices inside the matrix (columns within a row need not be sorted)
+    from course_lib.crf.permutohedral import PermutohedralSum
+
+    g = torch.Generator().manual_seed(5)
+    lats = [Permutohedral(torch.rand(300, d, generator=g) * 4) for d in (2, 5)]
+    fused = PermutohedralSum(lats, pre=[torch.rand(300, generator=g)] * 2)
+    for m in (fused._splat, fused._slice, *(op for lat in lats for op in lat._operators(torch.float64))):
+        crow, col = m.crow_indices().long(), m.col_indices().long()
+        assert crow.shape == (m.shape[0] + 1,) and crow[0] == 0 and crow[-1] == col.numel()
+        assert bool((crow[1:] >= crow[:-1]).all())
+        assert col.numel() == m.values().numel() and 0 <= int(col.min()) <= int(col.max()) < m.shape[1]
+
+
+def test_exact_filter_refuses_one_far_point():
+    f = torch.zeros(1000, 2, dtype=torch.float64)
+    f[0, 0] = 1e7                                          # one point far from the others
+    with pytest.raises(ValueError, match="features spread too far for exact filtering"):
+        gaussian_filter_exact(f, torch.ones(1000, 1, dtype=torch.float64))
