@@ -25,6 +25,27 @@ test reaches survives without a run.
 
 Run:  .venv/bin/python tests/mutation.py [--sample 40] [--seed 0] [module ...]
       (modules: keys of MODULES, e.g. metrics crf/grid; default: all that exist)
+
+Last results (issue 13, 1 Dec 2026: --sample 20 --seed 0, one module at a time at nice 19;
+score = killed / (sampled - equivalent); the sample depends on the module's code, so an
+edit draws other mutants):
+
+    module             sampled  killed  equivalent  survived  score
+    metrics                 20      18           1         1    95%
+    crf/grid                20      20           0         0   100%
+    crf/unary               20      20           0         0   100%
+    crf/permutohedral       20      19           0         1    95%
+    crf/dense               20      17           3         0   100%
+    superpixels             20      16           1         3    84%
+    upsampling              20      19           1         0   100%
+    roi                     20      15           2         3    83%
+
+Survivors then: metrics, the number of bad values an error message lists; permutohedral,
+the 62-bit key limit (a key of 62-63 bits is not tested); superpixels, the alignment
+of SLIC's search blocks with the seed grid (oy, ox and the first column's home seed: the
+3 x 3 candidate seeds still hold the nearest one in the tests' images); roi, the refusal
+limit of samples per bin, the window of samples at slots == G and the result-size check's
+box count (a test would need a multi-GB request).
 """
 
 from __future__ import annotations
