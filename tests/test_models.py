@@ -178,6 +178,22 @@ def test_pretrained_true_without_a_local_copy_says_where_and_does_not_download(t
         FCN(21, (), pretrained=True)
 
 
+@pytest.mark.parametrize("model", ["fcn", "hypercolumn"])
+@pytest.mark.parametrize("backbone", ["small", "vgg16"])
+def test_pretrained_of_another_type_is_a_type_error_naming_it(model, backbone):
+    # an empty array once reached bool() and raised NumPy's "truth value ... ambiguous"
+    import numpy as np
+
+    from course_lib.models import HypercolumnNet
+
+    for bad in (np.zeros((0, 0, 3)), torch.zeros(0), 1.0, [True]):
+        with pytest.raises(TypeError, match="pretrained must be a bool, a path or None"):
+            if model == "fcn":
+                FCN(21, (), backbone=backbone, pretrained=bad)
+            else:
+                HypercolumnNet(21, backbone=backbone, pretrained=bad)
+
+
 def test_pretrained_file_of_another_network_is_refused(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"features.0.weight": torch.zeros(3)}, path)

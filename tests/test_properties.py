@@ -76,8 +76,6 @@ SKIP = {
 #: Known failures in modules still being written, reported to their authors: the test runs
 #: them (so a fix shows as XPASS) without failing the suite. Remove an entry once it passes.
 KNOWN_FAILURES = {
-    "course_lib.models.HypercolumnNet": "bad arguments (e.g. a tensor as output_stride) reach "
-                                        "torch (obscure errors): issue 13 report",
 }
 
 #: Functions whose float results may be NaN (documented: 0/0 metrics are NaN).

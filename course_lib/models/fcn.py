@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from .._checks import check_int, check_real
 from .backbone import STAGE_NAMES, SmallVGG
 from .fusion import match_size, upsample_to
+from .pretrained import wants_weights
 
 __all__ = ["FCN", "fcn32s", "fcn16s", "fcn8s", "bilinear_upsampler"]
 
@@ -101,7 +102,7 @@ class FCN(nn.Module):
         if skips != expected[:len(skips)]:
             raise ValueError(f"skips must be a prefix of {expected} (coarsest first), got {skips}")
         if backbone is None or backbone == "small":
-            if pretrained:
+            if wants_weights(pretrained):
                 raise ValueError("pretrained weights exist only for backbone='vgg16'")
             backbone = SmallVGG()
         elif backbone == "vgg16":

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from .._checks import _got, check_int
 from .backbone import STAGE_NAMES, SmallVGG
 from .fusion import upsample_to
+from .pretrained import wants_weights
 
 __all__ = ["HypercolumnNet", "GridClassifier", "hypercolumn_net", "hypercolumn_features",
            "grid_weights", "combine_grid", "DEFAULT_STRIDES"]
@@ -429,7 +430,7 @@ class HypercolumnNet(nn.Module):
         layers = _check_layers(layers)
         grid = _check_grid(grid)
         if backbone is None or (isinstance(backbone, str) and backbone == "small"):
-            if pretrained:
+            if wants_weights(pretrained):
                 raise ValueError("pretrained weights exist only for backbone='vgg16'")
             backbone = SmallVGG()
         elif isinstance(backbone, str) and backbone == "vgg16":

@@ -32,8 +32,18 @@ def cached_vgg16_weights() -> Path | None:
     return path if path.is_file() else None
 
 
+def wants_weights(pretrained) -> bool:
+    """Whether ``pretrained`` (None, a bool, a str or a Path) asks for weights; any other
+    type is a TypeError naming the argument (an array must not reach ``bool()``)."""
+    if pretrained is None or isinstance(pretrained, bool):
+        return bool(pretrained)
+    if isinstance(pretrained, (str, Path)):
+        return True
+    raise TypeError(f"pretrained must be a bool, a path or None, got {type(pretrained).__name__}")
+
+
 def _resolve(pretrained) -> Path | None:
-    if pretrained is None or pretrained is False:
+    if not wants_weights(pretrained):
         return None
     if pretrained is True:
         path = cached_vgg16_weights()
