@@ -427,10 +427,10 @@ def fit(net: nn.Module, dataset, *, steps: int, batch_size: int = 16, lr: float 
     batches = _batches(dataset, batch_size, seed, rank, world)
     bar = None
     if progress and rank == 0:
-        from tqdm.auto import tqdm
+        from ._progress import progress_bar
 
-        bar = tqdm(total=steps, desc=f"training {getattr(net, 'name', type(net).__name__)}",
-                   leave=False)
+        bar = progress_bar(total=steps,
+                           desc=f"training {getattr(net, 'name', type(net).__name__)}")
     K = num_classes
     if class_weights is not None:
         class_weights = torch.as_tensor(class_weights, dtype=torch.float32, device=device)
@@ -540,9 +540,9 @@ def evaluate(net: nn.Module, dataset, *, num_classes: int = 21, batch_size: int 
     preds, targets = [], []
     indices = range(0, len(dataset), batch_size)
     if progress:
-        from tqdm.auto import tqdm
+        from ._progress import progress_bar
 
-        indices = tqdm(indices, desc="evaluating", leave=False)
+        indices = progress_bar(indices, desc="evaluating")
     for start in indices:
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         images = torch.stack([im for im, _ in items]).to(p.device, p.dtype)

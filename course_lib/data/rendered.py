@@ -68,9 +68,9 @@ def render_arrays(n: int, *, seed: int = 0, size: int = 128, void_width: int = 2
     labels = torch.empty(n, size, size, dtype=torch.uint8)
     it = range(n)
     if progress:
-        from tqdm.auto import tqdm
+        from .._progress import progress_bar
 
-        it = tqdm(it, desc=f"rendering {n} Pasture scenes", leave=False)
+        it = progress_bar(it, desc=f"rendering {n} Pasture scenes")
     for i in it:
         scene = pasture.render_scene(seed + i, size)
         cls, _ = formats.voc_targets(scene, void_width=void_width)

@@ -166,6 +166,6 @@ def optimizer_for(net: nn.Module, lr: float, weight_decay: float, steps: int, wa
 def _bar(progress: bool, total: int, desc: str):
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from .._progress import progress_bar
 
-    return tqdm(total=total, desc=desc, leave=False)
+    return progress_bar(total=total, desc=desc)
