@@ -16,6 +16,7 @@ hub-deps``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import pwd
@@ -36,7 +37,7 @@ HUB = ROOT / "hub"
 CONFIG = HUB / "config"
 PROXY = HUB / "node_modules" / ".bin" / "configurable-http-proxy"
 
-__all__ = ["others_can_use", "shared_environment", "add_user", "remove_user", "user_home",
+__all__ = ["others_can_use", "traversable_for_others", "restore_modes", "shared_environment", "add_user", "remove_user", "user_home",
            "make_exchange", "prepare_course", "run_as", "free_port", "Hub", "demo"]
 
 
@@ -49,6 +50,29 @@ def others_can_use(path):
     if not all(os.stat(parent).st_mode & stat.S_IXOTH for parent in path.parents):
         return False
     return bool(os.stat(path).st_mode & stat.S_IROTH)
+
+
+def traversable_for_others(path):
+    """Give other users the right to *pass through* (``o+x``, not to list) every folder above
+    ``path`` that lacks it, as a private temporary folder or home holding a clone does.
+
+    Returns the changed folders with their old modes, for :func:`restore_modes`; nothing is
+    made readable that was not already.
+    """
+    changed = []
+    for parent in reversed(Path(os.path.realpath(path)).parents):
+        mode = os.stat(parent).st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(parent, stat.S_IMODE(mode) | stat.S_IXOTH)
+            changed.append((parent, stat.S_IMODE(mode)))
+    return changed
+
+
+def restore_modes(changed):
+    """Undo :func:`traversable_for_others`."""
+    for folder, mode in reversed(changed):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(folder, mode)
 
 
 def shared_environment(dest):

@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -55,8 +56,8 @@ def _skip_reason():
         import requests  # noqa: F401
     except ImportError as exc:
         return f"{exc.name} is not installed (the `hub` extra of pyproject.toml; `make install`)"
-    if not (classroom.others_can_use(ROOT / "course_lib" / "__init__.py")
-            and classroom.others_can_use(ROOT / "notebooks")):
+    if not all(os.stat(p).st_mode & stat.S_IROTH
+               for p in (ROOT / "course_lib" / "__init__.py", ROOT / "notebooks")):
         return (f"other users cannot read {ROOT}: the test users' servers import course_lib "
                 "from it (clone the repository where everyone can read it)")
     if not classroom.PROXY.exists():
@@ -70,6 +71,10 @@ def room(request):
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
+    # a clone in a private folder (mktemp -d, a home): let the test users pass through it for
+    # the test's duration (o+x on the folders above the repository, restored afterwards)
+    opened = classroom.traversable_for_others(ROOT)
+    request.addfinalizer(lambda: classroom.restore_modes(opened))
     tag = secrets.token_hex(3)
     instructor = f"ct{tag}-teacher"
     students = {role: f"ct{tag}-{role}" for role in ("solved", "untouched", "partial")}
