@@ -7,8 +7,7 @@ turns in every round, so that a busy moment of the machine hits both alike):
 
 * setup: building the CRF (pydensecrf: ``DenseCRF2D`` + ``setUnaryEnergy`` + the two
   ``addPairwise*`` calls; course_lib: ``DenseCRF(...)``, i.e. features, the two
-  permutohedral lattices (the appearance lattice built in a second thread meanwhile) and
-  their normalisation);
+  permutohedral lattices, their normalisation and the fused filtering operator);
 * iterations: ``inference(10)``;
 * the ratios course_lib / pydensecrf of the setup and of the whole call (< 1 is faster);
 * the share of pixels whose label agrees with pydensecrf's.

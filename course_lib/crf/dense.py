@@ -28,8 +28,6 @@ The filtering ``K Q`` is done by the permutohedral lattice (``method="lattice"``
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import torch
 from torch import Tensor
 
@@ -159,21 +157,6 @@ class _Kernel:
         return self.norm * self._raw(self.norm * values)
 
 
-def _build_kernels(specs, method: str, dtype: torch.dtype, device) -> list[_Kernel]:
-    """The kernels of ``specs`` ((name, features, weight) each), in that order.
-
-    On a CPU with several torch threads the last (the appearance kernel, the larger lattice)
-    is built in a second thread meanwhile: many of the lattice's steps (sorting, scattering,
-    cumulative sums) use one core, and the two lattices are independent.
-    """
-    if len(specs) < 2 or torch.device(device).type != "cpu" or torch.get_num_threads() < 2:
-        return [_Kernel(*spec, method, dtype) for spec in specs]
-    with ThreadPoolExecutor(1) as pool:
-        last = pool.submit(_Kernel, *specs[-1], method, dtype)
-        first = [_Kernel(*spec, method, dtype) for spec in specs[:-1]]
-        return [*first, last.result()]
-
-
 class DenseCRF:
     """A fully connected CRF for one image; kernels are built once, inference runs many times.
 
@@ -224,7 +207,7 @@ class DenseCRF:
             f = dense_crf_features(H, W, sxy=sxy_bilateral, image=image, srgb=srgb, dtype=dtype)
             specs.append((f"appearance kernel (sxy_bilateral={_show(sxy_bilateral)}, "
                           f"srgb={_show(srgb)})", f, compat_bilateral))
-        self.kernels = _build_kernels(specs, method, dtype, unary.device)
+        self.kernels = [_Kernel(*spec, method, dtype) for spec in specs]
         self.unary = unary.to(dtype).reshape(C, H * W).T.contiguous()    # (N, C)
         self._fused = None
         if method == "lattice" and self.kernels:
