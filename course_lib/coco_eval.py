@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._checks import check_int
+
 __all__ = ["coco_evaluate", "to_coco_results", "encode_masks", "coco_from_targets", "STAT_NAMES",
            "IOU_TYPES"]
 
@@ -98,8 +100,7 @@ def to_coco_results(predictions, iou_type: str = "segm") -> list:
         image_id = p["image_id"]
         if isinstance(image_id, Tensor):
             image_id = image_id.item()
-        if isinstance(image_id, bool) or not isinstance(image_id, (int, np.integer)):
-            raise TypeError(f"predictions[{i}]['image_id'] must be an int, got {image_id!r}")
+        image_id = check_int(image_id, f"predictions[{i}]['image_id']")
         boxes = _tensor(p["boxes"], "boxes", i).float().reshape(-1, 4)
         scores = _tensor(p["scores"], "scores", i).float().reshape(-1)
         labels = _tensor(p["labels"], "labels", i).reshape(-1)

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import config as _config
+from ._checks import check_choice, check_int, check_positive, check_real
 from .data.classes import VOC_CLASSES, VOC_VOID
 
 __all__ = ["TrainConfig", "History", "EvalResult", "TrainingDiverged", "fit", "evaluate",
@@ -110,18 +111,14 @@ class TrainConfig:
 
     def __post_init__(self):
         from .models import REGISTRY
+        from .models._cache import set_checked
 
-        if self.model not in REGISTRY:
-            raise ValueError(f"model must be one of {sorted(REGISTRY)}, got {self.model!r}")
+        check_choice(self.model, "model", sorted(REGISTRY))
         for name in ("num_classes", "train_scenes", "image_size", "crop_size", "steps",
                      "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}")
+            set_checked(self, name, check_int, low=1)
+        set_checked(self, "lr", check_positive)
+        set_checked(self, "warmup", check_real, low=0.0, high=1.0, high_open=True)
         if isinstance(self.model_kwargs, dict):
             object.__setattr__(self, "model_kwargs", tuple(sorted(self.model_kwargs.items())))
 
@@ -322,12 +319,6 @@ def _all_reduce_(t: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- training
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
-
-
 def _lr_factor(step: int, steps: int, warmup: float) -> float:
     w = max(1, int(round(warmup * steps)))
     if step < w:
@@ -395,10 +386,9 @@ def fit(net: nn.Module, dataset, *, steps: int, batch_size: int = 16, lr: float 
     """
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-    steps = _check_positive_int(steps, "steps")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    steps = check_int(steps, "steps", low=1)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    check_positive(lr, "lr")
     rank, world = _dist()
     if batch_size % world:
         raise ValueError(f"batch_size ({batch_size}) must be divisible by the number of "

@@ -1,6 +1,7 @@
 """course_lib.models.classifier: a Linear layer as a convolution, a classifier made fully
 convolutional (exact at the training size, equal to sliding windows on larger inputs), bad input."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -245,10 +246,20 @@ def test_patch_classifier_rejects_non_tensor():
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"num_classes": 0}, ValueError, r"num_classes must be >= 1, got 0"),
     ({"channels": (8, 8)}, ValueError, r"channels must be 3 ints .*got tuple"),
-    ({"channels": (8, 8, 0)}, ValueError, r"channels must be an integer >= 1, got 0"),
+    ({"channels": (8, 8, 0)}, ValueError, r"channels\[2\] must be an integer >= 1, got 0"),
     ({"hidden": 1.5}, TypeError, r"hidden must be an integer, got float"),
     ({"norm": 1}, TypeError, r"norm must be True or False, got int"),
+    ({"channels": "abc"}, TypeError, r"channels must be 3 ints .*got str"),
+    ({"channels": 16}, TypeError, r"channels must be 3 ints .*got int"),
+    ({"channels": (8, True, 8)}, TypeError, r"channels\[1\] must be an integer, got bool"),
+    ({"channels": (8, 8, 8.0)}, TypeError, r"channels\[2\] must be an integer, got float"),
 ])
 def test_patch_classifier_rejects_bad_settings(kwargs, error, match):
     with pytest.raises(error, match=match):
         PatchClassifier(**kwargs)
+
+
+def test_patch_classifier_accepts_numpy_integers():
+    net = PatchClassifier(np.int64(3), channels=np.array([4, 4, 4]), hidden=np.int32(8),
+                          norm=np.bool_(False))
+    assert net.channels == (4, 4, 4) and net(torch.zeros(2, 3, 32, 32)).shape == (2, 3)

@@ -1,5 +1,6 @@
 """Tests of course_lib.data.export: `make data` reproduces the committed files byte for byte."""
 
+import numpy as np
 import pytest
 
 from course_lib import config
@@ -61,3 +62,21 @@ def test_export_full_writes_once_into_cache(tmp_path, monkeypatch):
     mtime = paths["nyu"].stat().st_mtime_ns
     assert export.export_full(verbose=False) == paths                   # cached: not rewritten
     assert paths["nyu"].stat().st_mtime_ns == mtime and stamp.is_file()
+
+
+# --------------------------------------------------------------------------- issue 13 findings
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"size": True}, TypeError, r"^spec.size must be an integer, got bool"),
+    ({"size": 128.0}, TypeError, r"^spec.size must be an integer, got float"),
+    ({"train": "2"}, TypeError, r"^spec.train must be an integer, got str"),
+    ({"size": 16}, ValueError, r"^spec.size must be an integer >= 32, got 16"),
+    ({"val": 0}, ValueError, r"^spec.val must be an integer >= 1, got 0"),
+])
+def test_export_spec_of_a_wrong_type_or_range(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        export.export(tmp_path, export.ExportSpec(**{"train": 2, "val": 1, "nyu": 1, **kwargs}))
+    assert not any(tmp_path.iterdir())                  # refused before writing anything
+
+
+def test_export_spec_accepts_numpy_integers():
+    export._check_spec(export.ExportSpec(np.int64(64), np.int32(2), np.int64(1), np.int16(1)))

@@ -1,6 +1,7 @@
 """course_lib.models.hypercolumn: shapes, the grid of classifiers, classify-then-upsample,
 sanity training, bad input."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -328,3 +329,19 @@ def test_accepts_any_backbone_with_strides_and_out_channels():
     assert net.output_stride == 8
     with torch.no_grad():
         assert net(torch.rand(1, 3, 64, 72)).shape == (1, 3, 64, 72)
+
+
+# --------------------------------------------------------------------------- issue 13 findings
+@pytest.mark.parametrize("dropout, error, match", [
+    (True, TypeError, r"^dropout must be a real number, got bool"),
+    ("0.1", TypeError, r"^dropout must be a real number, got str"),
+    (1.0, ValueError, r"^dropout must be >= 0 and < 1, got 1"),
+    (-0.5, ValueError, r"^dropout must be >= 0 and < 1, got -0.5"),
+])
+def test_rejects_bad_dropout(dropout, error, match):
+    with pytest.raises(error, match=match):
+        _small(dropout=dropout)
+
+
+def test_accepts_a_numpy_dropout():
+    assert _small(dropout=np.float32(0.25)).dropout.p == 0.25

@@ -1,6 +1,7 @@
 """course_lib.models.mask_head: shapes, crops, targets and pasting, the experiment's
 training on tiny data, evaluation, and bad input."""
 
+import numpy as np
 import pytest
 import torch
 import torchvision.ops as tvo
@@ -309,3 +310,140 @@ def test_bad_input_names_the_argument():
         MaskExperimentConfig(aux_weight=float("nan"))
     with pytest.raises(TypeError, match="cfg"):
         mask_head.train_mask_heads({"steps": 1})
+
+
+# --------------------------------------------------------------------------- issue 13 findings
+# The shared checks of course_lib._checks: a wrong type (bool, float, str where an int is
+# expected) is a TypeError, an out-of-range value a ValueError, both naming the argument;
+# NumPy integers are integers.
+_BOX = torch.tensor([[0.0, 0, 4, 4]])
+_WRONG_INTS = [True, 2.0, "2"]
+
+
+@pytest.mark.parametrize("bad", _WRONG_INTS)
+@pytest.mark.parametrize("name", ["in_channels", "channels", "num_classes", "num_convs"])
+def test_mask_head_int_of_a_wrong_type_is_a_type_error(name, bad):
+    kwargs = {"in_channels": 4, name: bad}
+    with pytest.raises(TypeError, match=rf"^{name} must be an integer, got"):
+        MaskHead(**kwargs)
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("in_channels", 0, ">= 1"), ("channels", 0, ">= 1"), ("num_classes", -1, ">= 1"),
+    ("num_convs", -1, ">= 0")])
+def test_mask_head_int_out_of_range_is_a_value_error(name, value, expected):
+    with pytest.raises(ValueError, match=rf"^{name} must be an integer {expected}, got {value}"):
+        MaskHead(**{"in_channels": 4, name: value})
+
+
+def test_mask_head_accepts_numpy_integers():
+    head = MaskHead(np.int64(4), channels=np.int32(3), num_convs=np.int64(0),
+                    num_classes=np.int16(2))
+    assert head(torch.rand(1, 4, 5, 5)).shape == (1, 2, 5, 5)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"stride": True}, TypeError, r"^stride must be an integer, got bool"),
+    ({"stride": 8.0}, TypeError, r"^stride must be an integer, got float"),
+    ({"stride": "8"}, TypeError, r"^stride must be an integer, got str"),
+    ({"stride": 5}, ValueError, r"^stride must be one of \[2, 4, 8, 16, 32\], got 5"),
+    ({"roi_size": False}, TypeError, r"^roi_size must be an integer, got bool"),
+    ({"roi_size": 7.0}, TypeError, r"^roi_size must be an integer, got float"),
+    ({"roi_size": "7"}, TypeError, r"^roi_size must be an integer, got str"),
+    ({"roi_size": 0}, ValueError, r"^roi_size must be an integer >= 1, got 0"),
+    ({"sampling_ratio": True}, TypeError, r"^sampling_ratio must be an integer, got bool"),
+    ({"sampling_ratio": 2.0}, TypeError, r"^sampling_ratio must be an integer, got float"),
+    ({"sampling_ratio": "2"}, TypeError, r"^sampling_ratio must be an integer, got str"),
+    ({"aligned": 1}, TypeError, r"^aligned must be True or False, got int"),
+    ({"head_channels": 4.0}, TypeError, r"^channels must be an integer, got float"),
+    ({"head_convs": -1}, ValueError, r"^num_convs must be an integer >= 0, got -1"),
+    ({"roi_op": 1}, ValueError, r"^roi_op must be one of \('pool', 'align'\), got int"),
+])
+def test_mask_head_model_bad_settings(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        MaskHeadModel(**kwargs)
+
+
+def test_mask_head_model_accepts_numpy_integers_and_adaptive_sampling():
+    net = MaskHeadModel(stride=np.int64(16), roi_size=np.int32(4), sampling_ratio=np.int64(-1),
+                        head_channels=np.int64(4), aligned=np.bool_(True))
+    assert (net.stride, net.roi_size, net.sampling_ratio, net.aligned) == (16, 4, -1, True)
+    assert type(net.stride) is int and type(net.roi_size) is int and type(net.aligned) is bool
+    out = net(torch.rand(1, 3, 64, 64), [torch.tensor([[4.0, 8, 30, 40]])])
+    assert out.shape == (1, 1, 4, 4)
+
+
+@pytest.mark.parametrize("size, error, match", [
+    (True, TypeError, r"^size must be an integer, got bool"),
+    (4.0, TypeError, r"^size must be an integer, got float"),
+    ("4", TypeError, r"^size must be an integer, got str"),
+    (0, ValueError, r"^size must be an integer >= 1, got 0"),
+])
+def test_mask_targets_bad_size(size, error, match):
+    with pytest.raises(error, match=match):
+        mask_targets(torch.ones(1, 8, 8), _BOX, size)
+
+
+def test_mask_targets_accepts_a_numpy_size():
+    assert mask_targets(torch.ones(1, 8, 8), _BOX, np.int64(4)).shape == (1, 4, 4)
+
+
+@pytest.mark.parametrize("image_size, error, match", [
+    ((8, True), TypeError, r"^image_size\[1\] must be an integer, got bool"),
+    ((8.0, 8), TypeError, r"^image_size\[0\] must be an integer, got float"),
+    (("8", 8), TypeError, r"^image_size\[0\] must be an integer, got str"),
+    ("88", TypeError, r"^image_size must be a pair \(H, W\) of ints, got str"),
+    (8, TypeError, r"^image_size must be a pair \(H, W\) of ints, got int"),
+    ((8, 8, 8), ValueError, r"^image_size must be a pair \(H, W\), got 3 values"),
+    ((8, 0), ValueError, r"^image_size\[1\] must be an integer >= 1, got 0"),
+])
+def test_paste_masks_bad_image_size(image_size, error, match):
+    with pytest.raises(error, match=match):
+        paste_masks(torch.ones(1, 4, 4), _BOX, image_size)
+
+
+def test_paste_masks_accepts_numpy_image_size():
+    out = paste_masks(torch.ones(1, 4, 4), _BOX, (np.int64(8), np.int32(6)))
+    assert out.shape == (1, 8, 6)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"steps": True}, TypeError, r"^steps must be an integer, got bool"),
+    ({"steps": 10.0}, TypeError, r"^steps must be an integer, got float"),
+    ({"batch_size": "8"}, TypeError, r"^batch_size must be an integer, got str"),
+    ({"roi_size": 0}, ValueError, r"^roi_size must be an integer >= 1, got 0"),
+    ({"head_channels": -2}, ValueError, r"^head_channels must be an integer >= 1, got -2"),
+    ({"crop_size": 64.0}, TypeError, r"^crop_size must be an integer, got float"),
+    ({"crop_size": 31}, ValueError, r"^crop_size must be an integer >= 32, got 31"),
+    ({"strides": (8, True)}, TypeError, r"^strides\[1\] must be an integer, got bool"),
+    ({"strides": (8.0,)}, TypeError, r"^strides\[0\] must be an integer, got float"),
+    ({"strides": (32,)}, ValueError, r"^strides must be among \(2, 4, 8, 16\)"),
+    ({"lr": True}, TypeError, r"^lr must be a real number, got bool"),
+    ({"lr": "3e-3"}, TypeError, r"^lr must be a real number, got str"),
+    ({"lr": 0.0}, ValueError, r"^lr must be > 0, got 0"),
+    ({"lr": float("inf")}, ValueError, r"^lr must be finite, got inf"),
+    ({"jitter": True}, TypeError, r"^jitter must be a real number, got bool"),
+    ({"jitter": 1.0}, ValueError, r"^jitter must be >= 0 and < 1, got 1"),
+    ({"aux_weight": "1"}, TypeError, r"^aux_weight must be a real number, got str"),
+    ({"background_weight": -1.0}, ValueError, r"^background_weight must be >= 0, got -1"),
+    ({"roi_ops": ("max",)}, ValueError, r"^roi_ops must be one of \('pool', 'align'\)"),
+])
+def test_experiment_config_bad_fields(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        MaskExperimentConfig(**kwargs)
+
+
+def test_experiment_config_numpy_scalars_are_stored_as_python_numbers():
+    # so that key() can hash them, to the same key as the equal Python numbers
+    cfg = MaskExperimentConfig(steps=np.int64(300), roi_size=np.int32(14), crop_size=np.int64(64),
+                               strides=(np.int64(8), np.int64(16)), lr=np.float64(3e-3),
+                               jitter=np.float64(0.1), aux_weight=np.int64(1))
+    assert cfg == MaskExperimentConfig() and cfg.key() == MaskExperimentConfig().key()
+    assert type(cfg.steps) is int and type(cfg.crop_size) is int and type(cfg.lr) is float
+    assert all(type(s) is int for s in cfg.strides)
+
+
+def test_experiment_config_keeps_ordinary_values_and_their_key():
+    cfg = MaskExperimentConfig(lr=1, aux_weight=2)            # ints where floats are expected
+    assert type(cfg.lr) is int and type(cfg.aux_weight) is int
+    assert MaskExperimentConfig().key() == _cache.config_key(MaskExperimentConfig())

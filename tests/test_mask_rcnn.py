@@ -2,6 +2,7 @@
 training step on an image without instances, crowd regions as COCO treats them, COCOeval
 on perfect predictions, and bad input."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -188,3 +189,84 @@ def test_detector_bad_input():
         mask_rcnn.detect(model, [torch.rand(64, 64)])
     with pytest.raises(ValueError, match="items"):
         mask_rcnn.train_detector(DetectorConfig(steps=1, trunk=None), [], progress=False)
+
+
+# --------------------------------------------------------------------------- issue 13 findings
+# Shared checks: wrong type -> TypeError, out of range -> ValueError, NumPy integers accepted.
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"image_size": 64.0}, TypeError, r"^image_size must be an integer, got float"),
+    ({"image_size": True}, TypeError, r"^image_size must be an integer, got bool"),
+    ({"fpn_channels": "64"}, TypeError, r"^fpn_channels must be an integer, got str"),
+    ({"detections_per_img": 0}, ValueError, r"^detections_per_img must be an integer >= 1, got 0"),
+    ({"rpn_pre_nms_top_n": 1.5}, TypeError, r"^rpn_pre_nms_top_n must be an integer, got float"),
+    ({"mask_roi_size": -7}, ValueError, r"^mask_roi_size must be an integer >= 1, got -7"),
+    ({"num_classes": False}, TypeError, r"^num_classes must be an integer, got bool"),
+    ({"num_classes": 1}, ValueError, r"^num_classes must count the background too"),
+    ({"mask": 1}, TypeError, r"^mask must be True or False, got int"),
+])
+def test_small_mask_rcnn_bad_settings(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        small_mask_rcnn(**{"num_classes": 3, **kwargs})
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (True, TypeError, r"^out_channels must be an integer, got bool"),
+    (8.0, TypeError, r"^out_channels must be an integer, got float"),
+    ("8", TypeError, r"^out_channels must be an integer, got str"),
+    (0, ValueError, r"^out_channels must be an integer >= 1, got 0"),
+])
+def test_fpn_bad_out_channels(bad, error, match):
+    with pytest.raises(error, match=match):
+        mask_rcnn.SmallVGGFPN(out_channels=bad)
+
+
+def test_small_mask_rcnn_accepts_numpy_integers():
+    model = small_mask_rcnn(np.int64(3), np.bool_(False), image_size=np.int64(64),
+                            fpn_channels=np.int32(8), detections_per_img=np.int64(5))
+    assert model.backbone.out_channels == 8 and type(model.backbone.out_channels) is int
+    assert model.transform.min_size == (64,) and model.roi_heads.detections_per_img == 5
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"steps": True}, TypeError, r"^steps must be an integer, got bool"),
+    ({"steps": 2.5}, TypeError, r"^steps must be an integer, got float"),
+    ({"batch_size": "4"}, TypeError, r"^batch_size must be an integer, got str"),
+    ({"batch_size": 0}, ValueError, r"^batch_size must be an integer >= 1, got 0"),
+    ({"image_size": -1}, ValueError, r"^image_size must be an integer >= 1, got -1"),
+    ({"lr": True}, TypeError, r"^lr must be a real number, got bool"),
+    ({"lr": "1e-3"}, TypeError, r"^lr must be a real number, got str"),
+    ({"lr": -1e-3}, ValueError, r"^lr must be > 0, got -0.001"),
+    ({"lr": float("nan")}, ValueError, r"^lr must be finite, got nan"),
+    ({"mask": 1}, TypeError, r"^mask must be True or False, got int"),
+])
+def test_detector_config_bad_fields(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        DetectorConfig(**kwargs)
+
+
+def test_detector_config_numpy_scalars_give_the_key_of_python_numbers():
+    cfg = DetectorConfig(mask=np.bool_(True), steps=np.int64(300), batch_size=np.int32(4),
+                         num_classes=np.int64(6), image_size=np.int64(128), lr=np.float64(1e-3))
+    assert cfg == DetectorConfig() and cfg.key() == DetectorConfig().key()
+    assert type(cfg.mask) is bool and type(cfg.steps) is int and type(cfg.lr) is float
+    ordinary = DetectorConfig(lr=1)
+    assert type(ordinary.lr) is int                   # stored as given: its key is unchanged
+
+
+@pytest.mark.parametrize("image_id, match", [
+    (True, r"predictions\[0\]\['image_id'\] must be an integer, got bool"),
+    (1.0, r"predictions\[0\]\['image_id'\] must be an integer, got float"),
+    ("1", r"predictions\[0\]\['image_id'\] must be an integer, got str"),
+])
+def test_coco_results_image_id_of_a_wrong_type(image_id, match):
+    with pytest.raises(TypeError, match=match):
+        to_coco_results([{"image_id": image_id, "boxes": torch.zeros(0, 4),
+                          "scores": torch.zeros(0), "labels": torch.zeros(0)}], "bbox")
+
+
+def test_coco_results_accept_numpy_and_tensor_image_ids():
+    p = {"boxes": torch.tensor([[0.0, 0, 4, 4]]), "scores": torch.ones(1),
+         "labels": torch.ones(1, dtype=torch.long)}
+    out = to_coco_results([dict(p, image_id=np.int64(7)), dict(p, image_id=torch.tensor(8))],
+                          "bbox")
+    assert [r["image_id"] for r in out] == [7, 8] and all(type(r["image_id"]) is int for r in out)

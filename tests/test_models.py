@@ -1,5 +1,6 @@
 """course_lib.models: backbone shapes, FCN-32s/16s/8s shapes and fusion, sanity training."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -126,7 +127,7 @@ def test_rejects_skips_in_wrong_order():
 def test_rejects_bad_backbone_config():
     with pytest.raises(ValueError, match="channels must have 5 entries"):
         SmallVGG((8, 8))
-    with pytest.raises(ValueError, match="convs must hold ints >= 1"):
+    with pytest.raises(ValueError, match=r"convs\[1\] must be an integer >= 1, got 0"):
         SmallVGG(convs=(1, 0, 1, 1, 1))
 
 
@@ -199,3 +200,111 @@ def test_pretrained_file_of_another_network_is_refused(tmp_path):
     torch.save({"features.0.weight": torch.zeros(3)}, path)
     with pytest.raises(ValueError, match="does not hold VGG-16 features"):
         FCN(21, (), backbone="vgg16", pretrained=path)
+
+
+# --------------------------------------------------------------------------- issue 13 findings
+# Shared checks: wrong type -> TypeError, out of range -> ValueError, naming the argument;
+# NumPy integers are integers.
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"channels": (8, 8, 8, 8, True)}, TypeError, r"^channels\[4\] must be an integer, got bool"),
+    ({"channels": (8, 8, 8.0, 8, 8)}, TypeError, r"^channels\[2\] must be an integer, got float"),
+    ({"channels": "abcde"}, TypeError, r"^channels must be a sequence of ints, got str"),
+    ({"channels": 8}, TypeError, r"^channels must be a sequence of ints, got int"),
+    ({"convs": (1, 1, "2", 1, 1)}, TypeError, r"^convs\[2\] must be an integer, got str"),
+    ({"convs": (1, 1, 1, 1, -1)}, ValueError, r"^convs\[4\] must be an integer >= 1, got -1"),
+    ({"in_channels": True}, TypeError, r"^in_channels must be an integer, got bool"),
+    ({"in_channels": 3.0}, TypeError, r"^in_channels must be an integer, got float"),
+    ({"in_channels": 0}, ValueError, r"^in_channels must be an integer >= 1, got 0"),
+    ({"norm": 1}, TypeError, r"^norm must be True or False, got int"),
+])
+def test_small_vgg_bad_settings(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SmallVGG(**kwargs)
+
+
+def test_small_vgg_accepts_numpy_integers():
+    net = SmallVGG(np.array([4, 4, 4, 4, 4]), (np.int64(1),) * 5, in_channels=np.int32(1),
+                   norm=np.bool_(False))
+    assert net.channels == (4,) * 5 and all(type(c) is int for c in net.channels + net.convs)
+    assert net(torch.zeros(1, 1, 32, 32))["pool5"].shape == (1, 4, 1, 1)
+
+
+@pytest.mark.parametrize("factor, error, match", [
+    (True, TypeError, r"^factor must be an integer, got bool"),
+    (2.0, TypeError, r"^factor must be an integer, got float"),
+    ("2", TypeError, r"^factor must be an integer, got str"),
+    (0, ValueError, r"^factor must be an integer >= 2, got 0"),
+    (3, ValueError, r"^factor must be an even integer >= 2, got 3"),
+])
+def test_bilinear_upsampler_bad_factor(factor, error, match):
+    with pytest.raises(error, match=match):
+        models.bilinear_upsampler(2, factor)
+
+
+def test_bilinear_upsampler_accepts_a_numpy_factor():
+    layer = models.bilinear_upsampler(2, np.int64(4))
+    assert layer.stride == (4, 4) and layer(torch.zeros(1, 2, 3, 3)).shape == (1, 2, 12, 12)
+
+
+@pytest.mark.parametrize("num_classes, error, match", [
+    (True, TypeError, r"^num_classes must be an integer, got bool"),
+    (21.0, TypeError, r"^num_classes must be an integer, got float"),
+    ("21", TypeError, r"^num_classes must be an integer, got str"),
+    (0, ValueError, r"^num_classes must be an integer >= 1, got 0"),
+])
+def test_fcn_bad_num_classes(num_classes, error, match):
+    with pytest.raises(error, match=match):
+        FCN(num_classes)
+
+
+def test_fcn_accepts_a_numpy_num_classes():
+    net = FCN(np.int64(3), ())
+    assert net.num_classes == 3 and type(net.num_classes) is int
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda x: upsample_to(x, (8, 8), True), TypeError, r"^factor must be an integer, got bool"),
+    (lambda x: upsample_to(x, (8, 8), 2.0), TypeError, r"^factor must be an integer, got float"),
+    (lambda x: upsample_to(x, (8, 8), "2"), TypeError, r"^factor must be an integer, got str"),
+    (lambda x: upsample_to(x, (8, 8), 0), ValueError, r"^factor must be an integer >= 1, got 0"),
+    (lambda x: match_size(x, (4.5, 4)), TypeError, r"^size\[0\] must be an integer, got float"),
+    (lambda x: match_size(x, (4, True)), TypeError, r"^size\[1\] must be an integer, got bool"),
+    (lambda x: match_size(x, "44"), TypeError, r"^size must be a pair of ints \(H, W\), got str"),
+    (lambda x: match_size(x, 4), TypeError, r"^size must be a pair of ints \(H, W\), got int"),
+    (lambda x: match_size(x, (4, 4, 4)), ValueError, r"^size must be a pair of ints \(H, W\), "
+                                                      r"got 3 values"),
+    (lambda x: match_size(x, (4, 4), max_change=1.0), TypeError,
+     r"^max_change must be an integer, got float"),
+    (lambda x: match_size(x, (4, 4), max_change=-1), ValueError,
+     r"^max_change must be an integer >= 0, got -1"),
+])
+def test_fusion_bad_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call(torch.zeros(1, 1, 4, 4))
+
+
+def test_fusion_accepts_numpy_integers():
+    x = torch.zeros(1, 1, 4, 4)
+    assert upsample_to(x, (np.int64(8), np.int32(7)), np.int64(2)).shape == (1, 1, 8, 7)
+    assert match_size(x, np.array([5, 3]), max_change=np.int64(1)).shape == (1, 1, 5, 3)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"num_classes": True}, TypeError, r"^num_classes must be an integer, got bool"),
+    ({"num_classes": 6.0}, TypeError, r"^num_classes must be an integer, got float"),
+    ({"num_classes": "6"}, TypeError, r"^num_classes must be an integer, got str"),
+    ({"num_classes": 0}, ValueError, r"^num_classes must be an integer >= 1, got 0"),
+    ({"last": "pool6"}, ValueError, r"^last must be one of \('pool1', .*got str \('pool6'\)"),
+])
+def test_trunk_bad_settings(kwargs, error, match):
+    from course_lib.models.trunk import Trunk
+
+    with pytest.raises(error, match=match):
+        Trunk(**kwargs)
+
+
+def test_trunk_accepts_a_numpy_num_classes():
+    from course_lib.models.trunk import Trunk
+
+    net = Trunk(np.int64(3), last="pool3", aux=("pool3",))
+    assert net.aux["pool3"].out_channels == 3

@@ -45,7 +45,7 @@ def test_a_damaged_cache_file_is_rendered_again(tmp_path, monkeypatch):
 
 
 def test_rejects_bad_arguments():
-    with pytest.raises(ValueError, match=r"n must be in \[1, 100000\], got 0"):
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, 100000\], got 0"):
         rendered.render_arrays(0)
     with pytest.raises(TypeError, match="n must be an int"):
         rendered.pasture_segmentation(2.5)
@@ -58,3 +58,24 @@ def test_rejects_bad_arguments():
                                         torch.zeros(2, 8, 8, dtype=torch.uint8))
     with pytest.raises(IndexError, match="index 2 out of range for 2 images"):
         data[2]
+
+
+# --------------------------------------------------------------------------- issue 13 findings
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"n": True}, TypeError, r"^n must be an integer, got bool"),
+    ({"n": 2.0}, TypeError, r"^n must be an integer, got float"),
+    ({"n": "2"}, TypeError, r"^n must be an integer, got str"),
+    ({"n": 100_001}, ValueError, r"^n must be an integer in \[1, 100000\], got 100001"),
+    ({"n": 1, "seed": False}, TypeError, r"^seed must be an integer, got bool"),
+    ({"n": 1, "seed": 1.0}, TypeError, r"^seed must be an integer, got float"),
+    ({"n": 1, "seed": -1}, ValueError, r"^seed must be an integer in \[0, 2147483648\], got -1"),
+])
+def test_render_arrays_bad_counts(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        rendered.render_arrays(**kwargs)
+
+
+def test_render_arrays_accepts_numpy_integers():
+    images, labels = rendered.render_arrays(np.int64(1), seed=np.int32(3), size=64)
+    ref, _ = rendered.render_arrays(1, seed=3, size=64)
+    assert images.shape == (1, 3, 64, 64) and torch.equal(images, ref)

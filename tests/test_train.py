@@ -47,14 +47,38 @@ def test_config_round_trips_through_a_dict():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(model="unet"), "model must be one of"),
-    (dict(steps=0), "steps must be an int >= 1"),
-    (dict(batch_size=2.5), "batch_size must be an int >= 1"),
-    (dict(lr=float("nan")), "lr must be a finite number > 0"),
-    (dict(warmup=1.0), "warmup must be a fraction"),
+    (dict(steps=0), "steps must be an integer >= 1, got 0"),
+    (dict(crop_size=-8), "crop_size must be an integer >= 1, got -8"),
+    (dict(lr=float("nan")), "lr must be finite, got nan"),
+    (dict(lr=0.0), "lr must be > 0, got 0"),
+    (dict(warmup=1.0), r"warmup must be >= 0 and < 1, got 1"),
 ])
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         train.TrainConfig(**{"model": "fcn32s", **kwargs})
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(batch_size=2.5), "batch_size must be an integer, got float"),
+    (dict(steps=True), "steps must be an integer, got bool"),
+    (dict(num_classes="21"), "num_classes must be an integer, got str"),
+    (dict(lr=True), "lr must be a real number, got bool"),
+    (dict(lr="4e-3"), "lr must be a real number, got str"),
+    (dict(warmup="0.1"), "warmup must be a real number, got str"),
+])
+def test_config_rejects_values_of_a_wrong_type(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        train.TrainConfig(**{"model": "fcn32s", **kwargs})
+
+
+def test_config_numpy_scalars_give_the_key_of_python_numbers():
+    import numpy as np
+
+    cfg = train.TrainConfig("fcn32s", steps=np.int64(480), batch_size=np.int32(16),
+                            lr=np.float64(4e-3), warmup=np.float64(0.05))
+    assert cfg == train.TrainConfig() and cfg.key() == train.TrainConfig().key()
+    assert type(cfg.steps) is int and type(cfg.lr) is float
+    assert type(train.TrainConfig(lr=1).lr) is int      # ordinary values are stored as given
 
 
 # --------------------------------------------------------------------------- fit / evaluate
@@ -86,8 +110,16 @@ def test_fit_rejects_bad_arguments():
     data = _toy_data()
     with pytest.raises(TypeError, match="net must be a torch.nn.Module"):
         train.fit("net", data, steps=1)
-    with pytest.raises(ValueError, match="steps must be an int >= 1"):
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
         train.fit(_tiny_net(), data, steps=0)
+    with pytest.raises(TypeError, match="steps must be an integer, got bool"):
+        train.fit(_tiny_net(), data, steps=True)
+    with pytest.raises(TypeError, match="batch_size must be an integer, got float"):
+        train.fit(_tiny_net(), data, steps=1, batch_size=4.0)
+    with pytest.raises(TypeError, match="lr must be a real number, got str"):
+        train.fit(_tiny_net(), data, steps=1, lr="1e-3")
+    with pytest.raises(ValueError, match="lr must be > 0, got -1"):
+        train.fit(_tiny_net(), data, steps=1, lr=-1.0)
     with pytest.raises(ValueError, match="fewer than one batch of 16"):
         train.fit(_tiny_net(), data, steps=1, batch_size=16)
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import config
+from .._checks import check_int
 from . import formats, pasture
 
 __all__ = ["ExportSpec", "QUICK", "TRAIN_SEED", "VAL_SEED", "EXPORT_DIRS", "spec", "export",
@@ -65,9 +66,8 @@ def spec(profile: str | None = None) -> ExportSpec:
 
 def _check_spec(sp: ExportSpec) -> None:
     for name in ("size", "train", "val", "nyu"):
-        v = getattr(sp, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name != "size" else 32):
-            raise ValueError(f"spec.{name} must be a positive int, got {v!r}")
+        # size >= 32: the scenes' smallest side (and the networks pool five times)
+        check_int(getattr(sp, name), f"spec.{name}", low=32 if name == "size" else 1)
     if sp.train >= VAL_SEED:
         raise ValueError(f"spec.train must be < {VAL_SEED} so train and val seeds stay apart")
     if sp.nyu > sp.train:

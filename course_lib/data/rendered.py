@@ -21,20 +21,13 @@ import numpy as np
 import torch
 
 from .. import config
+from .._checks import check_int
 from .classes import VOC_VOID
 
 __all__ = ["PastureSegmentation", "pasture_segmentation", "render_arrays"]
 
 _CACHE_VERSION = 1
 _MAX_SCENES = 100_000        # training seeds stay below the validation seeds
-
-
-def _check_count(n, name: str, low: int = 1, high: int = _MAX_SCENES) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(n).__name__} ({n!r})")
-    if not low <= n <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {n}")
-    return int(n)
 
 
 def _jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
@@ -62,8 +55,8 @@ def render_arrays(n: int, *, seed: int = 0, size: int = 128, void_width: int = 2
     """
     from . import formats, pasture
 
-    n = _check_count(n, "n")
-    seed = _check_count(seed, "seed", 0, 2**31)
+    n = check_int(n, "n", low=1, high=_MAX_SCENES)
+    seed = check_int(seed, "seed", low=0, high=2**31)
     images = torch.empty(n, 3, size, size, dtype=torch.uint8)
     labels = torch.empty(n, size, size, dtype=torch.uint8)
     it = range(n)
@@ -145,7 +138,7 @@ def pasture_segmentation(n: int, *, seed: int = 0, size: int = 128, void_width: 
     ``<cache_dir>/pasture/pasture-seg-...pt``; later calls load that file. A damaged cache
     file is rendered again.
     """
-    n = _check_count(n, "n")
+    n = check_int(n, "n", low=1, high=_MAX_SCENES)
     path = _cache_path(n, seed, size, void_width, jpeg_quality)
     arrays = None
     if cache and path.is_file():

@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["CACHE_VERSION", "config_key", "cache_path", "save_model", "load_state", "retrain"]
+__all__ = ["CACHE_VERSION", "config_key", "cache_path", "save_model", "load_state", "retrain",
+           "set_checked"]
 
 #: Bumped when a change to notebook 10's models makes cached files stale.
 CACHE_VERSION = 1
@@ -40,6 +41,22 @@ def config_key(cfg) -> str:
     blob = json.dumps({"config": _jsonable(cfg), "cache": CACHE_VERSION, "version": __version__},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def set_checked(cfg, name: str, check, **kwargs):
+    """Check field ``name`` of the frozen dataclass ``cfg`` with ``check`` (a helper of
+    :mod:`course_lib._checks`, e.g. ``check_int``) and return the checked value.
+
+    An ``int``, ``float`` or ``bool`` is stored as it is, so that the cache key of an
+    ordinary configuration never changes; anything else the check accepts (a NumPy integer
+    or float) is replaced by the Python number it returns, which :func:`config_key` can
+    hash (JSON cannot encode NumPy scalars).
+    """
+    value = getattr(cfg, name)
+    checked = check(value, name, **kwargs)
+    if type(value) not in (int, float, bool):
+        object.__setattr__(cfg, name, checked)
+    return checked
 
 
 def cache_path(kind: str, cfg) -> Path:

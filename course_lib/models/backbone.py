@@ -20,16 +20,14 @@ __all__ = ["SmallVGG", "conv_block", "STAGE_NAMES"]
 STAGE_NAMES = ("pool1", "pool2", "pool3", "pool4", "pool5")
 
 
-def _check_positive_ints(value, name: str, length: int | None = None) -> tuple:
-    if isinstance(value, (int, bool)) or not hasattr(value, "__len__"):
+def _check_positive_ints(value, name: str, length: int) -> tuple:
+    """``length`` ints >= 1 (one per stage) as a tuple of ``int``."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         raise TypeError(f"{name} must be a sequence of ints, got {type(value).__name__}")
     value = tuple(value)
-    if length is not None and len(value) != length:
+    if len(value) != length:
         raise ValueError(f"{name} must have {length} entries (one per stage), got {len(value)}")
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must hold ints >= 1, got {value}")
-    return value
+    return tuple(check_int(v, f"{name}[{k}]", low=1) for k, v in enumerate(value))
 
 
 def conv_block(in_channels: int, out_channels: int, *, norm: bool = True) -> nn.Sequential:
@@ -78,8 +76,8 @@ class SmallVGG(nn.Module):
         super().__init__()
         self.channels = _check_positive_ints(channels, "channels", 5)
         self.convs = _check_positive_ints(convs, "convs", 5)
-        (in_channels,) = _check_positive_ints((in_channels,), "in_channels")
-        self.in_channels, self.norm = in_channels, bool(norm)
+        in_channels = check_int(in_channels, "in_channels", low=1)
+        self.in_channels, self.norm = in_channels, check_bool(norm, "norm")
         stages, c_in = [], in_channels
         for c_out, n in zip(self.channels, self.convs):
             blocks = [conv_block(c_in if i == 0 else c_out, c_out, norm=norm) for i in range(n)]

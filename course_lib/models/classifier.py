@@ -26,14 +26,9 @@ from collections import OrderedDict
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_int, check_num_classes
+from .._checks import _got, check_bool, check_int, check_num_classes
 
 __all__ = ["PatchClassifier", "linear_to_conv", "to_fully_convolutional"]
-
-
-def _got(value) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} ({text[:60] + '...' if len(text) > 60 else text})"
 
 
 def _conv_block(name: str, c_in: int, c_out: int, norm: bool) -> list:
@@ -101,13 +96,13 @@ class PatchClassifier(nn.Sequential):
     def __init__(self, num_classes: int = 21, *, channels=(16, 32, 64), hidden: int = 128,
                  norm: bool = True):
         num_classes = check_num_classes(num_classes)
-        if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__") \
-                or len(channels) != 3:
+        if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__"):
+            raise TypeError(f"channels must be 3 ints (one per stage), got {_got(channels)}")
+        if len(channels) != 3:
             raise ValueError(f"channels must be 3 ints (one per stage), got {_got(channels)}")
-        c1, c2, c3 = (check_int(c, "channels", low=1) for c in channels)
+        c1, c2, c3 = (check_int(c, f"channels[{k}]", low=1) for k, c in enumerate(channels))
         hidden = check_int(hidden, "hidden", low=1)
-        if not isinstance(norm, bool):
-            raise TypeError(f"norm must be True or False, got {_got(norm)}")
+        norm = check_bool(norm, "norm")
         layers = [*_conv_block("1_1", 3, c1, norm), *_conv_block("1_2", c1, c1, norm),
                   ("pool1", nn.MaxPool2d(2)),
                   *_conv_block("2_1", c1, c2, norm), ("pool2", nn.MaxPool2d(2)),

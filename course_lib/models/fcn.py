@@ -47,8 +47,9 @@ def bilinear_upsampler(channels: int, factor: int = 2) -> nn.ConvTranspose2d:
     from ..upsampling import bilinear_kernel
 
     channels = check_int(channels, "channels", low=1)
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2 or factor % 2:
-        raise ValueError(f"factor must be an even int >= 2, got {factor!r}")
+    factor = check_int(factor, "factor", low=2)
+    if factor % 2:
+        raise ValueError(f"factor must be an even integer >= 2, got {factor}")
     layer = nn.ConvTranspose2d(channels, channels, 2 * factor, stride=factor,
                                padding=factor // 2, bias=False)
     kernel = bilinear_kernel(factor, 1)[0, 0]                       # (2f, 2f)
@@ -93,8 +94,7 @@ class FCN(nn.Module):
                  backbone: SmallVGG | str | None = None, head_channels: int = 128,
                  dropout: float = 0.0, pretrained=None):
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
+        num_classes = check_int(num_classes, "num_classes", low=1)
         if isinstance(skips, str) or not hasattr(skips, "__iter__"):
             raise TypeError(f"skips must be a sequence of pool names, got {skips!r}")
         skips = tuple(skips)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._checks import _got, check_int
+
 __all__ = ["match_size", "upsample_to"]
 
 
@@ -29,13 +31,15 @@ def _check_map(x, name: str) -> None:
         raise ValueError(f"{name} must be a 4-D (N, C, H, W) tensor, got shape {tuple(x.shape)}")
 
 
-def _check_size(size) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise TypeError(f"size must be a pair of ints (H, W), got {size!r}") from None
+def _check_size(size, name: str = "size") -> tuple[int, int]:
+    if isinstance(size, (str, bytes)) or not hasattr(size, "__len__"):
+        raise TypeError(f"{name} must be a pair of ints (H, W), got {_got(size)}")
+    if len(size) != 2:
+        raise ValueError(f"{name} must be a pair of ints (H, W), got {len(size)} values "
+                         f"{_got(tuple(size))}")
+    h, w = (check_int(v, f"{name}[{i}]") for i, v in enumerate(size))
     if h < 1 or w < 1:
-        raise ValueError(f"size must be positive, got {(h, w)}")
+        raise ValueError(f"{name} must be positive, got {(h, w)}")
     return h, w
 
 
@@ -56,6 +60,8 @@ def match_size(x: Tensor, size, *, max_change: int | None = None) -> Tensor:
     """
     _check_map(x, "x")
     H, W = _check_size(size)
+    if max_change is not None:
+        max_change = check_int(max_change, "max_change", low=0)
     h, w = x.shape[-2:]
     if max_change is not None and (abs(H - h) > max_change or abs(W - w) > max_change):
         raise ValueError(f"cannot fuse a {h}x{w} map with a {H}x{W} map: the sizes differ by "
@@ -77,8 +83,7 @@ def upsample_to(x: Tensor, size, factor: int) -> Tensor:
     """
     _check_map(x, "x")
     size = _check_size(size)
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be an int >= 1, got {factor!r}")
+    factor = check_int(factor, "factor", low=1)
     if factor > 1:
         x = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
     return match_size(x, size, max_change=factor)

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from .._checks import _got, check_int
+from .._checks import _got, check_int, check_real
 from .backbone import STAGE_NAMES, SmallVGG
 from .fusion import upsample_to
 from .pretrained import wants_weights
@@ -455,9 +455,7 @@ class HypercolumnNet(nn.Module):
                                  f"every layer; {name!r} has stride {backbone.strides[name]}")
         if hidden is not None:
             hidden = check_int(hidden, "hidden", low=1)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-                or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be a number in [0, 1), got {_got(dropout)}")
+        dropout = check_real(dropout, "dropout", low=0.0, high=1.0, high_open=True)
         self.num_classes, self.layers, self.grid = num_classes, layers, grid
         self.output_stride, self.hidden = output_stride, hidden
         self.backbone = backbone

@@ -32,7 +32,6 @@ pixels ``[i s, (i + 1) s)``, which is what ``aligned=True`` assumes.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -40,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import check_bool, check_choice, check_int, check_positive, check_real
 from . import _cache
 from .trunk import STRIDE_STAGE, Trunk, instance_data, optimizer_for
 
@@ -52,18 +52,6 @@ _IMPLS = ("torchvision", "course_lib")
 
 
 # --------------------------------------------------------------------------- checks
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
-
-
-def _check_int(value, name, low=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
-
-
 def _check_boxes(boxes, name="boxes"):
     """Tensor[K, 4] float with x1 <= x2, y1 <= y2 and finite values."""
     if not isinstance(boxes, Tensor):
@@ -136,8 +124,8 @@ def crop_features(features: Tensor, rois: Tensor, output_size: int, *, stride: i
     -------
     Tensor[K, C, output_size, output_size]
     """
-    _check_choice(roi_op, "roi_op", ROI_OPS)
-    _check_choice(impl, "impl", _IMPLS)
+    check_choice(roi_op, "roi_op", ROI_OPS)
+    check_choice(impl, "impl", _IMPLS)
     if impl == "torchvision":
         from torchvision import ops
     else:
@@ -168,10 +156,10 @@ class MaskHead(nn.Module):
     def __init__(self, in_channels: int, *, channels: int = 32, num_convs: int = 2,
                  num_classes: int = 1, upsample: bool = False):
         super().__init__()
-        for name, v in (("in_channels", in_channels), ("channels", channels),
-                        ("num_classes", num_classes)):
-            _check_int(v, name)
-        _check_int(num_convs, "num_convs", low=0)
+        in_channels = check_int(in_channels, "in_channels", low=1)
+        channels = check_int(channels, "channels", low=1)
+        num_classes = check_int(num_classes, "num_classes", low=1)
+        num_convs = check_int(num_convs, "num_convs", low=0)
         layers, c = [], in_channels
         for _ in range(num_convs):
             layers += [nn.Conv2d(c, channels, 3, padding=1), nn.ReLU(inplace=True)]
@@ -228,18 +216,17 @@ class MaskHeadModel(nn.Module):
                  num_classes: int = 1, upsample: bool = False, impl: str = "torchvision",
                  freeze_backbone: bool = False):
         super().__init__()
-        if isinstance(stride, bool) or stride not in STRIDE_STAGE:
-            raise ValueError(f"stride must be one of {sorted(STRIDE_STAGE)}, got {stride!r}")
+        stride = check_int(stride, "stride")
+        if stride not in STRIDE_STAGE:
+            raise ValueError(f"stride must be one of {sorted(STRIDE_STAGE)}, got {stride}")
         self.stage = STRIDE_STAGE[stride]
         self.stride = stride
-        self.roi_op = _check_choice(roi_op, "roi_op", ROI_OPS)
-        self.impl = _check_choice(impl, "impl", _IMPLS)
-        self.roi_size = _check_int(roi_size, "roi_size")
-        if isinstance(sampling_ratio, bool) or not isinstance(sampling_ratio, int):
-            raise TypeError(f"sampling_ratio must be an int, got {sampling_ratio!r}")
-        if not isinstance(aligned, bool):
-            raise TypeError(f"aligned must be a bool, got {type(aligned).__name__}")
-        self.sampling_ratio, self.aligned = sampling_ratio, aligned
+        self.roi_op = check_choice(roi_op, "roi_op", ROI_OPS)
+        self.impl = check_choice(impl, "impl", _IMPLS)
+        self.roi_size = check_int(roi_size, "roi_size", low=1)
+        # any int: <= 0 is RoIAlign's adaptive sampling (torchvision and course_lib.roi)
+        self.sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
+        self.aligned = check_bool(aligned, "aligned")
         if backbone is None:
             backbone = Trunk(last=self.stage, aux=())
         if not isinstance(backbone, nn.Module):
@@ -329,7 +316,7 @@ def mask_targets(masks: Tensor, boxes: Tensor, size: int) -> Tensor:
     if boxes.shape[0] != masks.shape[0]:
         raise ValueError(f"boxes must have one row per mask ({masks.shape[0]}), got "
                          f"{boxes.shape[0]}")
-    _check_int(size, "size")
+    size = check_int(size, "size", low=1)
     K = masks.shape[0]
     if K == 0:
         return masks.new_zeros((0, size, size), dtype=torch.float32)
@@ -371,10 +358,13 @@ def paste_masks(masks: Tensor, boxes: Tensor, image_size: tuple[int, int]) -> Te
     if boxes.shape[0] != masks.shape[0]:
         raise ValueError(f"boxes must have one row per mask ({masks.shape[0]}), got "
                          f"{boxes.shape[0]}")
-    if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in image_size)):
-        raise ValueError(f"image_size must be (H, W) with ints >= 1, got {image_size!r}")
-    H, W = image_size
+    if not isinstance(image_size, (tuple, list)):
+        raise TypeError(f"image_size must be a pair (H, W) of ints, got "
+                        f"{type(image_size).__name__} ({image_size!r:.60})")
+    if len(image_size) != 2:
+        raise ValueError(f"image_size must be a pair (H, W), got {len(image_size)} values "
+                         f"{tuple(image_size)!r:.60}")
+    H, W = (check_int(v, f"image_size[{i}]", low=1) for i, v in enumerate(image_size))
     m = masks if masks.ndim == 4 else masks[:, None]                   # (K, 1, M, M)
     K = m.shape[0]
     if K == 0:
@@ -451,24 +441,22 @@ class MaskExperimentConfig:
         if not self.roi_ops or not self.strides:
             raise ValueError("roi_ops and strides must each name at least one variant")
         for op in self.roi_ops:
-            _check_choice(op, "roi_ops", ROI_OPS)
-        for s in self.strides:
-            if isinstance(s, bool) or s not in (2, 4, 8, 16):
+            check_choice(op, "roi_ops", ROI_OPS)
+        strides = tuple(check_int(v, f"strides[{k}]") for k, v in enumerate(self.strides))
+        for s in strides:
+            if s not in (2, 4, 8, 16):
                 raise ValueError(f"strides must be among (2, 4, 8, 16) (the trunk ends at "
-                                 f"stride 16), got {s!r}")
+                                 f"stride 16), got {s}")
+        if any(type(v) is not int for v in self.strides):       # NumPy integers: hashable
+            object.__setattr__(self, "strides", strides)
         for name in ("roi_size", "head_channels", "steps", "batch_size"):
-            _check_int(getattr(self, name), name)
+            _cache.set_checked(self, name, check_int, low=1)
         if self.crop_size is not None:
-            _check_int(self.crop_size, "crop_size", low=32)
+            _cache.set_checked(self, "crop_size", check_int, low=32)
         for name in ("aux_weight", "background_weight"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
-                    math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not (isinstance(self.jitter, (int, float)) and 0 <= self.jitter < 1):
-            raise ValueError(f"jitter must be a fraction in [0, 1), got {self.jitter!r}")
+            _cache.set_checked(self, name, check_real, low=0.0)
+        _cache.set_checked(self, "lr", check_positive)
+        _cache.set_checked(self, "jitter", check_real, low=0.0, high=1.0, high_open=True)
 
     def key(self) -> str:
         return _cache.config_key(self)

@@ -36,7 +36,6 @@ Sizes, and why (torchvision's value in brackets):
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_bool, check_int, check_positive
 from . import _cache
 from .mask_head import MaskExperimentConfig, train_or_load_mask_heads
 from .trunk import IMAGE_MEAN, IMAGE_STD, Trunk, instance_data, optimizer_for
@@ -68,8 +68,7 @@ class SmallVGGFPN(nn.Module):
         trunk = Trunk(last="pool4", aux=()) if trunk is None else trunk
         if not isinstance(trunk, Trunk) or "pool4" not in trunk.out_channels:
             raise ValueError("trunk must be a Trunk that reaches pool4 (stride 16)")
-        if isinstance(out_channels, bool) or not isinstance(out_channels, int) or out_channels < 1:
-            raise ValueError(f"out_channels must be an int >= 1, got {out_channels!r}")
+        out_channels = check_int(out_channels, "out_channels", low=1)
         self.trunk = trunk
         self.fpn = FeaturePyramidNetwork([trunk.out_channels["pool3"],
                                           trunk.out_channels["pool4"]], out_channels)
@@ -119,20 +118,22 @@ def small_mask_rcnn(num_classes: int = 6, mask: bool = True, *, image_size: int 
     from torchvision.models.detection.rpn import RPNHead
     from torchvision.ops import MultiScaleRoIAlign
 
-    for name, v in (("num_classes", num_classes), ("image_size", image_size),
-                    ("fpn_channels", fpn_channels), ("rpn_pre_nms_top_n", rpn_pre_nms_top_n),
-                    ("rpn_post_nms_top_n", rpn_post_nms_top_n),
-                    ("rpn_batch_size_per_image", rpn_batch_size_per_image),
-                    ("box_batch_size_per_image", box_batch_size_per_image),
-                    ("detections_per_img", detections_per_img),
-                    ("representation_size", representation_size),
-                    ("mask_channels", mask_channels), ("mask_roi_size", mask_roi_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    num_classes = check_int(num_classes, "num_classes", low=1)
+    image_size = check_int(image_size, "image_size", low=1)
+    fpn_channels = check_int(fpn_channels, "fpn_channels", low=1)
+    rpn_pre_nms_top_n = check_int(rpn_pre_nms_top_n, "rpn_pre_nms_top_n", low=1)
+    rpn_post_nms_top_n = check_int(rpn_post_nms_top_n, "rpn_post_nms_top_n", low=1)
+    rpn_batch_size_per_image = check_int(rpn_batch_size_per_image, "rpn_batch_size_per_image",
+                                         low=1)
+    box_batch_size_per_image = check_int(box_batch_size_per_image, "box_batch_size_per_image",
+                                         low=1)
+    detections_per_img = check_int(detections_per_img, "detections_per_img", low=1)
+    representation_size = check_int(representation_size, "representation_size", low=1)
+    mask_channels = check_int(mask_channels, "mask_channels", low=1)
+    mask_roi_size = check_int(mask_roi_size, "mask_roi_size", low=1)
     if num_classes < 2:
         raise ValueError(f"num_classes must count the background too (>= 2), got {num_classes}")
-    if not isinstance(mask, bool):
-        raise TypeError(f"mask must be a bool, got {type(mask).__name__}")
+    mask = check_bool(mask, "mask")
     if image_size < 32:
         raise ValueError(f"image_size must be >= 32 (the trunk pools four times), got {image_size}")
     sizes = tuple(tuple(int(s) for s in level) for level in anchor_sizes)
@@ -191,14 +192,10 @@ class DetectorConfig:
     trunk: MaskExperimentConfig | None = field(default_factory=MaskExperimentConfig)
 
     def __post_init__(self):
-        if not isinstance(self.mask, bool):
-            raise TypeError(f"mask must be a bool, got {type(self.mask).__name__}")
+        _cache.set_checked(self, "mask", check_bool)
         for name in ("steps", "batch_size", "num_classes", "image_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+            _cache.set_checked(self, name, check_int, low=1)
+        _cache.set_checked(self, "lr", check_positive)
         if self.trunk is not None and not isinstance(self.trunk, MaskExperimentConfig):
             raise TypeError(f"trunk must be a MaskExperimentConfig or None, got "
                             f"{type(self.trunk).__name__}")

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import check_choice, check_int
 from .backbone import STAGE_NAMES, SmallVGG
 
 __all__ = ["IMAGE_MEAN", "IMAGE_STD", "normalize", "instance_data", "semantic_label", "Trunk",
@@ -78,8 +79,7 @@ def instance_data(split: str = "train", *, root=None):
     """
     from ..data.datasets import pasture_coco_root
 
-    if split not in ("train", "val"):
-        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    check_choice(split, "split", ("train", "val"))
     return _load(str(root if root is not None else pasture_coco_root()), split)
 
 
@@ -105,8 +105,8 @@ class Trunk(nn.Module):
                  aux: tuple = ("pool3", "pool4"), channels=(16, 32, 64, 96, 128),
                  convs=(1, 1, 2, 2, 2)):
         super().__init__()
-        if last not in STAGE_NAMES:
-            raise ValueError(f"last must be one of {STAGE_NAMES}, got {last!r}")
+        num_classes = check_int(num_classes, "num_classes", low=1)
+        check_choice(last, "last", STAGE_NAMES)
         n = STAGE_NAMES.index(last) + 1
         for name in aux:
             if name not in STAGE_NAMES[:n]:
