@@ -1,5 +1,6 @@
 """course_lib.data.augment: one draw moves image and label; labels stay names; void stays void."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,3 +62,29 @@ def test_rejects_mismatched_label_and_integer_image():
                         size=(8, 8))
     with pytest.raises(ValueError, match="scale must be a range"):
         JointAugment(32, scale=(1.5, 0.5))
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(size=32.7), TypeError, "size must be an integer"),      # was truncated to 32
+    (dict(size=(32, True)), TypeError, "size must be an integer"),
+    (dict(size=(32, 0)), ValueError, "size must be an integer >= 1"),
+    (dict(size=(8, 8, 8)), ValueError, r"size must be an int or a pair"),
+    (dict(scale=0.5), TypeError, "scale must be a pair"),
+    (dict(scale=(0.0, 1.0)), ValueError, "scale must be"),
+    (dict(scale=(0.5, float("nan"))), ValueError, "scale must be"),
+    (dict(flip="no"), TypeError, "flip must be True or False"),     # bool("no") is True
+    (dict(seed=1.5), TypeError, "seed must be an integer"),
+    (dict(seed=-1), ValueError, "seed must be an integer >= 0"),
+    (dict(ignore_index=255.0), TypeError, "ignore_index must be an integer"),
+])
+def test_joint_augment_rejects_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        JointAugment(**{"size": 32, **kwargs})
+
+
+def test_joint_augment_accepts_numpy_integers():
+    aug = JointAugment(np.int64(16), seed=np.int32(2), ignore_index=np.int64(255))
+    assert aug.size == (16, 16) and type(aug.size[0]) is int and aug.seed == 2
+    image, label = _pair()
+    img, lab = aug(image, label, index=1)
+    assert img.shape == (3, 16, 16) and lab.shape == (16, 16)

@@ -203,6 +203,8 @@ def test_detector_bad_input():
     ({"num_classes": False}, TypeError, r"^num_classes must be an integer, got bool"),
     ({"num_classes": 1}, ValueError, r"^num_classes must count the background too"),
     ({"mask": 1}, TypeError, r"^mask must be True or False, got int"),
+    ({"mask_convs": 1.5}, TypeError, r"^mask_convs must be an integer, got float"),
+    ({"mask_convs": -1}, ValueError, r"^mask_convs must be an integer >= 0, got -1"),
 ])
 def test_small_mask_rcnn_bad_settings(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -20,6 +20,7 @@ import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._checks import check_bool, check_int, check_positive
 from .classes import VOC_VOID
 
 __all__ = ["JointAugment", "scale_crop_flip"]
@@ -104,14 +105,20 @@ class JointAugment:
 
     def __init__(self, size=None, *, scale=(0.75, 1.5), flip: bool = True, seed: int = 0,
                  ignore_index: int = VOC_VOID):
-        lo, hi = (float(s) for s in scale)
-        if not 0 < lo <= hi:
+        if not isinstance(scale, (tuple, list)) or len(scale) != 2:
+            raise TypeError(f"scale must be a pair (low, high), got {scale!r:.60}")
+        lo, hi = (check_positive(s, "scale") for s in scale)
+        if not lo <= hi:
             raise ValueError(f"scale must be a range (low, high) with 0 < low <= high, got {scale}")
-        if isinstance(size, int):
-            size = (size, size)
-        self.size = None if size is None else tuple(int(s) for s in size)
-        self.scale, self.flip, self.seed, self.ignore_index = (lo, hi), bool(flip), int(seed), \
-            int(ignore_index)
+        if size is not None:
+            pair = isinstance(size, (tuple, list))
+            if pair and len(size) != 2:
+                raise ValueError(f"size must be an int or a pair (h, w), got {size!r:.60}")
+            size = tuple(check_int(s, "size", low=1) for s in (size if pair else (size, size)))
+        self.size = size
+        self.scale, self.flip = (lo, hi), check_bool(flip, "flip")
+        self.seed = check_int(seed, "seed", low=0)
+        self.ignore_index = check_int(ignore_index, "ignore_index")
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:

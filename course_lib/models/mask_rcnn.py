@@ -131,6 +131,7 @@ def small_mask_rcnn(num_classes: int = 6, mask: bool = True, *, image_size: int 
     representation_size = check_int(representation_size, "representation_size", low=1)
     mask_channels = check_int(mask_channels, "mask_channels", low=1)
     mask_roi_size = check_int(mask_roi_size, "mask_roi_size", low=1)
+    mask_convs = check_int(mask_convs, "mask_convs", low=0)
     if num_classes < 2:
         raise ValueError(f"num_classes must count the background too (>= 2), got {num_classes}")
     mask = check_bool(mask, "mask")
