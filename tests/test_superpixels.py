@@ -286,3 +286,118 @@ def test_slic_with_a_seed_per_pixel_keeps_every_pixel_alone():
     seg = sp.slic(img, n_segments=42, compactness=5.0, max_num_iter=5,
                   enforce_connectivity=False)
     assert torch.unique(seg).numel() == 42
+
+
+def _slic_two_steps_reference(img, n_segments, compactness):
+    """Two SLIC steps (convert2lab=False) by brute force, as the docstring of ``slic`` states
+    them: seeds on scikit-image's grid; first a purely spatial assignment; centres = mean
+    (y, x, colour) of their pixels; then every pixel goes to the centre of least
+    D^2 = d_col^2 / m^2 + d_xy^2 / S^2 among the seeds of the 3 x 3 grid cells around its own
+    cell (the cell of its nearest grid seed). Returns the labels in raster order of first
+    appearance, and the least gap between a pixel's best and second-best candidate."""
+    from skimage.util import regular_grid
+
+    H, W, _ = img.shape
+    x = img.astype(np.float64)
+    x = (x - x.min()) / (x.max() - x.min()) * 100.0
+    gy, gx = regular_grid((H, W), n_segments)
+    sy_pos, sx_pos = np.arange(H)[gy], np.arange(W)[gx]
+    S = float(max(gy.step or 1, gx.step or 1))
+    # own cell of every pixel, row and column: nearest seed row / column (odd steps: no ties)
+    dy, dx = np.abs(np.arange(H)[:, None] - sy_pos), np.abs(np.arange(W)[:, None] - sx_pos)
+    for d in (dy, dx):
+        assert d.shape[1] == 1 or (np.diff(np.sort(d, 1)[:, :2], axis=1) > 0).all()
+    ry, rx = dy.argmin(1), dx.argmin(1)
+    own_i, own_j = np.meshgrid(ry, rx, indexing="ij")            # (H, W)
+    step1 = own_i * len(sx_pos) + own_j                           # nearest seed = own cell
+    yy, xx = np.mgrid[:H, :W]
+    feat = np.concatenate([np.stack([yy / S, xx / S], -1), x / compactness], -1).reshape(-1, 5)
+    K = len(sy_pos) * len(sx_pos)
+    centres = np.stack([feat[step1.reshape(-1) == k].mean(0) for k in range(K)])
+    d2 = ((feat[:, None, :] - centres[None]) ** 2).sum(-1)       # (H*W, K)
+    ci, cj = np.divmod(np.arange(K), len(sx_pos))
+    window = (np.abs(ci[None] - own_i.reshape(-1, 1)) <= 1) & \
+             (np.abs(cj[None] - own_j.reshape(-1, 1)) <= 1)
+    d2 = np.where(window, d2, np.inf)
+    best2 = np.sort(d2, 1)[:, :2]
+    step2 = d2.argmin(1)
+    _, first = np.unique(step2, return_index=True)
+    rank = np.empty(K, np.int64)
+    rank[step2[np.sort(first)]] = np.arange(len(first))
+    return rank[step2].reshape(H, W), float((best2[:, 1] - best2[:, 0]).min())
+
+
+@pytest.mark.parametrize("H, W, n", [(27, 45, 15), (25, 38, 12), (21, 35, 15), (11, 63, 3),
+                                      (63, 11, 3), (20, 29, 7)])
+def test_slic_second_step_searches_the_3x3_cells_around_each_pixel(H, W, n):
+    """The second step of SLIC against a brute-force transcription of the documented rule:
+    a pixel joins the centre nearest in (colour, position) among the seeds of the 3 x 3 grid
+    cells around its own cell, never a farther one however well its colour matches (patches
+    of a few colours and a small compactness make the colour decide among the candidates)."""
+    rng = np.random.default_rng(H * W + n)
+    palette = rng.integers(0, 256, (5, 3))
+    patches = rng.integers(0, 5, (-(-H // 3), -(-W // 3)))
+    img = palette[np.kron(patches, np.ones((3, 3), np.int64))[:H, :W]].astype(np.uint8)
+    ref, gap = _slic_two_steps_reference(img, n, compactness=2.0)
+    assert gap > 1e-2                                             # no near-ties to break
+    seg = sp.slic(img, n_segments=n, compactness=2.0, max_num_iter=2,
+                  enforce_connectivity=False, convert2lab=False).numpy()
+    np.testing.assert_array_equal(seg, ref)
+
+
+@pytest.mark.parametrize("H, W, n", [(16, 24, 24), (18, 24, 27), (4, 40, 5), (14, 10, 35)])
+def test_slic_first_step_equals_skimage_ties_included(H, W, n):
+    """With power-of-2 steps the arithmetic is exact on both sides, and the purely spatial
+    first assignment equals scikit-image's pixel for pixel, including the pixels halfway
+    between two seeds (even steps), which both give to the lower-numbered seed."""
+    img = np.random.default_rng(n).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    ours = sp.slic(img, n_segments=n, max_num_iter=1, enforce_connectivity=False).numpy()
+    ref = sk_slic(img, n_segments=n, max_num_iter=1, enforce_connectivity=False, start_label=0)
+    np.testing.assert_array_equal(ours, ref)
+
+
+def _quadrants(stray=None):
+    img = np.zeros((20, 20, 3), np.uint8)
+    img[:10, 10:] = (255, 0, 0)
+    img[10:, :10] = (0, 255, 0)
+    img[10:, 10:] = (0, 0, 255)
+    if stray is not None:
+        img[stray] = (255, 0, 0)              # a red pixel inside the green quadrant
+    return img
+
+
+def test_slic_keeps_a_region_of_exactly_the_minimum_size():
+    # four quadrants of 100 pixels, K = 4: min size = factor * 400 / 4; only regions
+    # *smaller* than it are merged
+    quads = np.array([[0, 1], [2, 3]]).repeat(10, 0).repeat(10, 1)
+    seg = sp.slic(_quadrants(), n_segments=4, compactness=1.0, min_size_factor=1.0)
+    np.testing.assert_array_equal(seg.numpy(), quads)
+    seg = sp.slic(_quadrants(), n_segments=4, compactness=1.0, min_size_factor=1.01)
+    assert int(seg.max()) == 0                 # all four below 101 pixels: merged into one
+
+
+@pytest.mark.parametrize("stray", [(15, 4), (10, 9)])
+def test_slic_merges_a_one_pixel_fragment(stray):
+    # the stray red pixel joins the red cluster next door but is not 4-connected to it (at
+    # (10, 9) it touches the red quadrant at one corner): with enforce_connectivity it is a
+    # fragment of 1 pixel, merged into a neighbour
+    img = _quadrants(stray)
+    raw = sp.slic(img, n_segments=4, compactness=1.0, enforce_connectivity=False).numpy()
+    assert raw[stray] == raw[0, 10] != raw[10, 0]
+    seg = sp.slic(img, n_segments=4, compactness=1.0).numpy()
+    assert seg.max() == 3 and _components(seg) == 4          # four 4-connected regions
+    quads = np.array([[0, 1], [2, 3]]).repeat(10, 0).repeat(10, 1)
+    if stray == (15, 4):                                      # its only neighbour: green
+        np.testing.assert_array_equal(seg, quads)
+    else:                                                     # only the pixel itself may differ
+        assert (seg != quads).sum() <= 1 and seg[stray] != seg[0, 10]
+
+
+def test_boundary_recall_without_ground_truth_boundary_and_default_void():
+    seg = torch.zeros(6, 6, dtype=torch.long)
+    seg[:, 3:] = 1
+    gt = torch.zeros(6, 6, dtype=torch.long)
+    assert sp.boundary_recall(seg, gt) == 1.0                # nothing to recall: 1.0
+    gt[:2] = 255                                             # void by default ...
+    assert sp.boundary_recall(torch.zeros_like(seg), gt) == 1.0
+    assert sp.boundary_recall(torch.zeros_like(seg), gt, ignore_index=None) == 0.0  # ... or not
