@@ -283,14 +283,15 @@ def _sample_window(start: Tensor, length: Tensor, pooled: int, grid: Tensor, siz
     spread = torch.ceil((size + 1) / d.clamp(min=1e-300)) + 6
     need = torch.where(d > 0, torch.minimum(grid.double(), spread), grid.double().clamp(max=1))
     slots = int(need.max()) if need.numel() else 0
+    collapsed = (d == 0) & (grid > 0)  # window or not: a box's taps don't depend on the others
     if slots >= G:
-        return 0, G, None
+        return 0, G, collapsed
     p = torch.arange(pooled, device=start.device, dtype=torch.float64)
     base = start.double()[:, None] + p * bin_size[:, None]  # (K, P)
     est = torch.floor((-1.0 - base) / d[:, None].clamp(min=1e-300) - 0.5) - 2
     est = torch.where(d[:, None] > 0, est, torch.zeros_like(est))
     first = est.clamp(min=0, max=float(G)).long()
-    return first[..., None], slots, (d == 0) & (grid > 0)
+    return first[..., None], slots, collapsed
 
 
 def _merge_taps(idx: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
@@ -299,7 +300,7 @@ def _merge_taps(idx: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
     ``idx, w``: (..., J). Returns (..., L), L = the most non-zero taps in a row,
     indices ascending, padded with weight 0.
     """
-    idx, order = idx.sort(dim=-1)
+    idx, order = idx.sort(dim=-1, stable=True)  # sums in sample order, whatever the window
     w = w.gather(-1, order)
     J = idx.shape[-1]
     pos = torch.arange(J, device=idx.device).expand_as(idx)
@@ -393,6 +394,8 @@ def _weighted_bags(crow: Tensor, col: Tensor, val: Tensor, dense: Tensor) -> Ten
     That is exactly ``embedding_bag`` in ``sum`` mode with per-sample weights,
     an optimised fused gather-weight-sum on CPU and CUDA.
     """
+    if dense.shape[1] == 0:  # embedding_bag fails on vectors of length 0 (torch 2.14, CPU)
+        return dense.new_zeros(crow.numel() - 1, 0)
     return torch.nn.functional.embedding_bag(col, dense, crow, mode="sum", per_sample_weights=val,
                                              include_last_offset=True)
 

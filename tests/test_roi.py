@@ -150,6 +150,35 @@ def test_roi_align_zero_size_boxes_with_many_samples(device):
         torch.testing.assert_close(gout, gref, rtol=1e-9, atol=1e-9)
 
 
+def test_roi_align_box_does_not_depend_on_the_other_boxes():
+    # as in torchvision's per-box kernel, a box gives the same bits alone as among others: the
+    # batch sets how many samples are enumerated (the largest grid, the window), never which taps
+    # are summed in which order (CPU: CUDA's scatter_add adds in no fixed order)
+    extra = torch.tensor([[0, -300.0, -200, 200, 300], [0, 2.0, 2, 2, 2], [0, 1.0, 1, 5, 1],
+                          [0, 3.0, 3, 3, 4.5], [0, 1.0, 1, 900, 800]], dtype=torch.float64)
+    for seed, sampling_ratio, aligned in ((0, -1, False), (1, -1, True), (2, 3, True), (3, 10, True)):
+        x, boxes, size, scale = cases(seed=300 + seed, n_cases=2)[1]
+        boxes = torch.cat([boxes, extra * torch.tensor([1, scale, scale, scale, scale])])
+        out = roi.roi_align(x, boxes, size, scale, sampling_ratio, aligned)
+        for k in range(boxes.shape[0]):
+            alone = roi.roi_align(x, boxes[k:k + 1], size, scale, sampling_ratio, aligned)
+            assert torch.equal(alone[0], out[k]), (seed, k)
+
+
+def test_roi_align_point_boxes_average_one_point(device):
+    # aligned=True: all samples of a point box's bin sit on one point, so their mean is that one
+    # sample for any sampling_ratio, bit for bit; one far above the refusal limit costs one sample
+    x = torch.randn(2, 3, 6, 7, dtype=torch.float64, device=device)
+    points = torch.tensor([[0, 2.5, 3.5, 2.5, 3.5], [1, 0.25, 4.75, 0.25, 4.75],
+                           [0, -0.7, 6.2, -0.7, 6.2], [1, 9.0, 2.0, 9.0, 2.0]],
+                          dtype=torch.float64, device=device)
+    one = roi.roi_align(x, points, (2, 3), 1.0, 1, True)
+    assert max_diff(one, tvo.roi_align(x, points, (2, 3), 1.0, 1, True)) <= 1e-12
+    assert max_diff(one, tvo.roi_align(x, points, (2, 3), 1.0, 10, True)) <= 1e-12
+    for sampling_ratio in (3, 10, 10**6):
+        assert torch.equal(roi.roi_align(x, points, (2, 3), 1.0, sampling_ratio, True), one)
+
+
 def test_roi_align_known_answer():
     # value = 4 * row + col, linear, so bilinear samples reproduce the sample position
     x = torch.arange(16.0, dtype=torch.float64).reshape(1, 1, 4, 4)
@@ -282,6 +311,37 @@ def test_roi_pool_property_matches_torchvision(data, H, W, size, scale):
     torch.testing.assert_close(gout, gref, rtol=1e-14, atol=1e-14)
 
 
+def test_roi_pool_bins_of_transposed_sizes(device):
+    # a 1 x 2 and a 2 x 1 pixel bin in one call must be gathered as such (not as one shape):
+    # the map increases in row-major order, so each maximum is its bin's last pixel
+    x = torch.arange(16.0, dtype=torch.float64, device=device).reshape(1, 1, 4, 4)
+    boxes = torch.tensor([[0, 0.0, 0, 1, 0], [0, 2.0, 0, 2, 1], [0, 3.0, 2, 3, 3], [0, 0.0, 3, 1, 3]],
+                         dtype=torch.float64, device=device)
+    ref, gref = grads(tvo.roi_pool, x, boxes, 1, 1.0)
+    out, gout = grads(roi.roi_pool, x, boxes, 1, 1.0)
+    assert out.flatten().tolist() == [1.0, 6.0, 15.0, 13.0] and torch.equal(out, ref)
+    assert torch.equal(gout, gref)
+
+
+def test_roi_pool_absurd_box_pools_the_whole_map(device):
+    # coordinates far beyond int64 still give a box that covers the map
+    x = torch.randn(1, 2, 3, 4, dtype=torch.float64, device=device)
+    boxes = torch.tensor([[0, -1e25, -1e25, 1e25, 1e25]], dtype=torch.float64, device=device)
+    assert torch.equal(roi.roi_pool(x, boxes, 1)[0, :, 0, 0], x[0].amax((1, 2)))
+
+
+def test_roi_pool_big_blocks(device):
+    # blocks of >= 2**16 values take max_pool2d's path: ties on a rounded map, gradient to the first
+    gen = torch.Generator().manual_seed(13)
+    x = torch.randn(2, 16, 33, 40, generator=gen, dtype=torch.float64).clamp(min=0).round().to(device)
+    boxes = torch.tensor([[0, 0.0, 0, 39, 32], [1, 0.0, 0, 39, 32], [1, 2.0, 1, 38, 31]],
+                         dtype=torch.float64, device=device)
+    ref, gref = grads(tvo.roi_pool, x, boxes, (1, 2), 1.0)
+    out, gout = grads(roi.roi_pool, x, boxes, (1, 2), 1.0)
+    assert torch.equal(out, ref)
+    torch.testing.assert_close(gout, gref, rtol=1e-14, atol=1e-14)
+
+
 def test_roi_pool_half_precision(device):
     x, boxes, size, scale = cases(seed=6)[1]
     for dtype in (torch.float16, torch.bfloat16):
@@ -330,6 +390,20 @@ def test_modules_repr_and_forward(device):
     assert isinstance(align, torch.nn.Module) and isinstance(pool, torch.nn.Module)
 
 
+def test_defaults_are_torchvisions(device):
+    # left at their defaults, our functions and modules give torchvision's functions at theirs
+    x, boxes, _, _ = cases(seed=12)[4]
+    x, boxes = x.to(device), boxes.to(device)
+    ref = tvo.roi_align(x, boxes, (2, 3))
+    assert max_diff(roi.roi_align(x, boxes, (2, 3)), ref) <= 1e-10
+    assert max_diff(roi.RoIAlign((2, 3))(x, boxes), ref) <= 1e-10
+    ref = tvo.roi_pool(x, boxes, (2, 3))
+    assert torch.equal(roi.roi_pool(x, boxes, (2, 3)), ref)
+    assert torch.equal(roi.RoIPool((2, 3))(x, boxes), ref)
+    assert repr(roi.RoIAlign(2)) == "RoIAlign(output_size=2, spatial_scale=1.0, sampling_ratio=-1, aligned=False)"
+    assert repr(roi.RoIPool(2)) == "RoIPool(output_size=2, spatial_scale=1.0)"
+
+
 @pytest.mark.parametrize("bad", [dict(output_size=0), dict(spatial_scale=-1.0),
                                  dict(sampling_ratio=1.5), dict(aligned=1)])
 def test_module_checks_its_settings(bad):
@@ -350,6 +424,13 @@ def test_bilinear_sample_rule():
     # inside: bilinear; [-1, 0] clamps to row 0; [H - 1, H] clamps to the last row; beyond: 0
     want = torch.tensor([1.5, 0.0, 1.0, 0.0, 3.0, 2.0, 0.0, 1.5], dtype=torch.float64)
     torch.testing.assert_close(got, want)
+    # x = -1 reads column 0, x < -1 gives 0 (as y); one row or one column is a map too
+    got = roi.bilinear_sample(f, torch.tensor([1.0, 1.0], dtype=torch.float64),
+                              torch.tensor([-1.0, -1.01], dtype=torch.float64))
+    assert got.tolist() == [2.0, 0.0]
+    half = torch.tensor([0.5], dtype=torch.float64)
+    assert roi.bilinear_sample(f[:1], half, half).tolist() == [0.5]  # y clamps to the one row
+    assert roi.bilinear_sample(f[:, :1], half, half).tolist() == [1.0]
     # leading dimensions are kept, points broadcast
     stack = torch.stack([f, 10 * f])
     assert roi.bilinear_sample(stack, y[:, None].double(), x[None, :].double()).shape == (2, 8, 8)
@@ -436,6 +517,8 @@ def _boxes(device="cpu"):
     (torch.tensor([[-1, 1.0, 1, 2, 2]]), ValueError, r"batch index -1 does not exist"),
     (torch.tensor([[0.5, 1.0, 1, 2, 2]]), ValueError, r"batch index 0.5 does not exist"),
     ([torch.zeros(0, 4), torch.zeros(0, 4), torch.ones(1, 4)], ValueError, r"batch index 2 does not exist"),
+    (torch.tensor([[0, 1.0, 1, 2, 2], [1, 1.0, 1, 2, 2], [2, 1.0, 1, 2, 2]]), ValueError,
+     r"batch index 2 does not exist"),  # the message names the bad index, not a good one
     (torch.tensor([[0, 5.0, 1, 2, 2]]), ValueError, r"x1 <= x2 and y1 <= y2.*box 0"),
     (torch.tensor([[0, 1.0, 1, 2, 2], [0, 1.0, 3, 2, 2]]), ValueError, r"x1 <= x2 and y1 <= y2.*box 1"),
     (torch.tensor([[0, float("nan"), 1, 2, 2]]), ValueError, r"boxes must have finite.*NaN"),
@@ -505,6 +588,60 @@ def test_absurd_sampling_ratio_is_refused():
         roi.roi_align(_x(), _boxes(), 2, sampling_ratio=10**12)
     with pytest.raises(ValueError, match=r"sampling_ratio=1000000 give"):
         roi.roi_align_sampling_points([0.0, 0.0, 5.0, 5.0], 2, sampling_ratio=10**6)
+
+
+def test_samples_per_bin_limit():
+    # at most 2**16 samples per bin and axis may land on the map. At the limit the result is
+    # checked on a linear map, which bilinear sampling reproduces: the mean is its value at the
+    # box centre (y, x) = (1.5, 2)
+    yy, xx = torch.meshgrid(torch.arange(4.0, dtype=torch.float64),
+                            torch.arange(5.0, dtype=torch.float64), indexing="ij")
+    f = (3 * yy + 2 * xx + 1)[None, None]
+    box = torch.tensor([[0, 0.5, 0.25, 3.5, 2.75]], dtype=torch.float64)
+    out = roi.roi_align(f, box, 1, 1.0, 2**16)
+    torch.testing.assert_close(out, torch.full_like(out, 9.5), rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match=r"sampling_ratio=65537 puts up to 65537 samples per bin"):
+        roi.roi_align(f, box, 1, 1.0, 2**16 + 1)
+
+
+def test_samples_per_bin_limit_counts_the_samples_that_land():
+    # more samples per bin pass when at most 2**16 can land on the map: of 10**5 per axis on a
+    # box twice as wide as the 1 x 1 map, the middle half lands in [-1, 1] and reads its pixel
+    v = torch.full((1, 1, 1, 1), 2.0, dtype=torch.float64)
+    wide = torch.tensor([[0, -1.5, -1.5, 2.5, 2.5]], dtype=torch.float64)
+    torch.testing.assert_close(roi.roi_align(v, wide, 1, 1.0, 10**5), 0.25 * v, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("fn", [roi.roi_align, roi.roi_pool])
+@pytest.mark.parametrize("C", [0, 1, 2])
+def test_result_size_limit_counts_boxes_channels_and_bins(monkeypatch, fn, C, dtype):
+    # the limit on K * C * ph * pw elements (C = 0 counts as 1: the bins still take memory),
+    # lowered so that a result at the limit is small: accepted there, refused one box more
+    monkeypatch.setattr(roi, "_MAX_ELEMENTS", 72)
+    K = 72 // (6 * max(C, 1))  # boxes of (2, 3) bins at the limit
+    gen = torch.Generator().manual_seed(C)
+    x = torch.randn(2, C, 5, 6, dtype=torch.float64, generator=gen).to(dtype)
+    boxes = random_boxes(gen, K + 1, 2, 5, 6, 1.0).to(dtype)
+    ref, gref = grads(getattr(tvo, fn.__name__), x, boxes[:K], (2, 3))
+    out, gout = grads(fn, x, boxes[:K], (2, 3))  # C = 0: an empty result, as torchvision's
+    assert out.shape == ref.shape == (K, C, 2, 3) and max_diff(out, ref) <= TOL[dtype]
+    torch.testing.assert_close(gout, gref, rtol=10 * TOL[dtype], atol=10 * TOL[dtype])
+    n = (K + 1) * max(C, 1) * 6
+    with pytest.raises(ValueError, match=rf"output_size \(2, 3\) for {K + 1} boxes and {C} channels "
+                                         rf"gives a result of {n} elements, expected at most 72"):
+        fn(x, boxes, (2, 3))
+
+
+def test_roi_pool_bins_size_limit(monkeypatch):
+    # just past the real limit of 2**32 bins: refused before anything is allocated
+    with pytest.raises(ValueError, match=r"output_size \(65536, 65537\).* 4295032832 elements, "
+                                         r"expected at most 4294967296"):
+        roi.roi_pool_bins([0.0, 0.0, 8.0, 8.0], (2**16, 2**16 + 1))
+    monkeypatch.setattr(roi, "_MAX_ELEMENTS", 72)
+    assert roi.roi_pool_bins([0.0, 0.0, 8.0, 8.0], (6, 12)).shape == (6, 12, 4)
+    with pytest.raises(ValueError, match=r"output_size \(7, 11\) for 1 boxes .* 77 elements"):
+        roi.roi_pool_bins([0.0, 0.0, 8.0, 8.0], (7, 11))
 
 
 @pytest.mark.cuda
