@@ -92,7 +92,9 @@ def _label_array(label, name: str = "label") -> np.ndarray:
     """A 2-D integer label map in 0..255 as a NumPy array (bool masks count as 0/1)."""
     lab = label_tensor(label, name, ndim=2, layout="(H, W), a 2-D label map")
     lab = lab.detach().cpu().numpy()
-    if lab.size and (lab.min() < 0 or lab.max() > 255):
+    if lab.size == 0:                                   # as images: nothing to draw
+        raise ValueError(f"{name} must be non-empty, got shape {lab.shape}")
+    if lab.min() < 0 or lab.max() > 255:
         raise ValueError(f"{name} values must be in [0, 255], got [{lab.min()}, {lab.max()}]")
     return lab
 

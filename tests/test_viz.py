@@ -178,3 +178,17 @@ def test_one_voc_palette():
     np.testing.assert_array_equal(viz.voc_palette(), formats.voc_colormap())
     np.testing.assert_array_equal(viz.voc_palette(), classes.voc_palette())
     assert tuple(viz.voc_palette()[255]) == classes.VOC_VOID_COLOUR
+
+
+@pytest.mark.parametrize("shape", [(0, 0), (0, 5), (4, 0)])
+def test_empty_label_map_is_rejected_like_an_empty_image(shape):
+    # found by a longer run of tests/test_properties.py: matplotlib failed on min() of nothing
+    empty = np.zeros(shape, np.int32)
+    ax = plt.subplots()[1]
+    with pytest.raises(ValueError, match=r"label must be non-empty, got shape"):
+        viz.show_label(ax, empty)
+    with pytest.raises(ValueError, match=r"label must be non-empty"):
+        viz.colorize(empty)
+    with pytest.raises(ValueError, match=r"panels\[0\] must be non-empty"):
+        viz.show_grid([torch.zeros(shape, dtype=torch.long)], kinds=["label"])
+    plt.close("all")
