@@ -131,6 +131,36 @@ def check_choice(value, name: str, choices: Iterable):
     return value
 
 
+#: Largest channel (or class) count of a layer: a 3 x 3 convolution between two such layers
+#: already holds 2**32 weights (16 GiB); larger values are typos, not models.
+MAX_CHANNELS = 1 << 16
+
+
+def check_channels(value, name: str) -> int:
+    """Return ``value`` as an int in ``[1, MAX_CHANNELS]``: a layer's channel or class count."""
+    k = check_int(value, name, low=1)
+    if k > MAX_CHANNELS:
+        raise ValueError(f"{name}={k} is too large: at most {MAX_CHANNELS} channels per layer "
+                         f"(a 3x3 convolution of {k} channels would need "
+                         f"{9 * k * k * 4 / 2**30:.3g} GiB of weights)")
+    return k
+
+
+def check_size_pair(size, name: str = "size") -> tuple[int, int]:
+    """Return ``size`` as ``(H, W)``, two ints >= 1 (a sequence or a 1-D tensor of two)."""
+    if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or \
+            getattr(size, "ndim", 1) != 1:
+        raise TypeError(f"{name} must be a pair of ints (H, W), got {_got(size)}")
+    if len(size) != 2:
+        raise ValueError(f"{name} must be a pair of ints (H, W), got {len(size)} values "
+                         f"{_got(tuple(size))}")
+    h, w = (check_int(v.item() if isinstance(v, Tensor) else v, f"{name}[{i}]")
+            for i, v in enumerate(size))
+    if h < 1 or w < 1:
+        raise ValueError(f"{name} must be positive, got {(h, w)}")
+    return h, w
+
+
 def check_ignore_index(value, name: str = "ignore_index") -> int | None:
     """Return ``None`` or ``value`` as an ``int`` (any integer, even negative or huge)."""
     if value is None:

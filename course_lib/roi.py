@@ -115,9 +115,9 @@ def _check_input(input, name: str = "input") -> None:
 
 
 def _pair(output_size, name: str = "output_size") -> tuple[int, int]:
-    size = (output_size, output_size) if not isinstance(output_size, (Sequence, Tensor)) else output_size
-    if isinstance(size, Tensor):
-        size = size.tolist()
+    size = output_size.tolist() if isinstance(output_size, Tensor) else output_size
+    if not isinstance(size, Sequence):                    # one number (a 0-d tensor too)
+        size = (size, size)
     if len(size) != 2:
         raise ValueError(f"{name} must be an int or a pair (h, w), got {output_size!r}")
     for s in size:

@@ -127,7 +127,7 @@ def test_rejects_skips_in_wrong_order():
 def test_rejects_bad_backbone_config():
     with pytest.raises(ValueError, match="channels must have 5 entries"):
         SmallVGG((8, 8))
-    with pytest.raises(ValueError, match=r"convs\[1\] must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"convs\[1\] must be an integer in \[1, 64\], got 0"):
         SmallVGG(convs=(1, 0, 1, 1, 1))
 
 
@@ -211,7 +211,7 @@ def test_pretrained_file_of_another_network_is_refused(tmp_path):
     ({"channels": "abcde"}, TypeError, r"^channels must be a sequence of ints, got str"),
     ({"channels": 8}, TypeError, r"^channels must be a sequence of ints, got int"),
     ({"convs": (1, 1, "2", 1, 1)}, TypeError, r"^convs\[2\] must be an integer, got str"),
-    ({"convs": (1, 1, 1, 1, -1)}, ValueError, r"^convs\[4\] must be an integer >= 1, got -1"),
+    ({"convs": (1, 1, 1, 1, -1)}, ValueError, r"^convs\[4\] must be an integer in \[1, 64\], got -1"),
     ({"in_channels": True}, TypeError, r"^in_channels must be an integer, got bool"),
     ({"in_channels": 3.0}, TypeError, r"^in_channels must be an integer, got float"),
     ({"in_channels": 0}, ValueError, r"^in_channels must be an integer >= 1, got 0"),
@@ -308,3 +308,38 @@ def test_trunk_accepts_a_numpy_num_classes():
 
     net = Trunk(np.int64(3), last="pool3", aux=("pool3",))
     assert net.aux["pool3"].out_channels == 3
+
+
+# --------------------------------------------------------------------------- longer property run
+# Found by tests/test_properties.py with 8x the examples and random seeds (issue 13).
+def test_huge_channel_counts_are_refused_before_allocating():
+    from course_lib._checks import MAX_CHANNELS
+    from course_lib.models.backbone import conv_block
+    assert conv_block(MAX_CHANNELS, 1)[0].in_channels == MAX_CHANNELS      # the limit itself
+    with pytest.raises(ValueError, match=r"^in_channels=65537 is too large: at most 65536"):
+        conv_block(MAX_CHANNELS + 1, 1)
+    with pytest.raises(ValueError, match=r"^in_channels=1000000000000 is too large"):
+        conv_block(10**12, 2)                  # was a RuntimeError: tried to allocate 72 TB
+    with pytest.raises(ValueError, match=r"^channels\[3\]=100000 is too large"):
+        SmallVGG(channels=(4, 4, 4, 100_000, 4))
+    with pytest.raises(ValueError, match=r"^num_classes=70000 is too large"):
+        FCN(70_000)
+    with pytest.raises(ValueError, match=r"^convs\[0\] must be an integer in \[1, 64\], got 10000"):
+        SmallVGG(convs=(10_000, 1, 1, 1, 1))   # would build 10,000 blocks
+
+
+@pytest.mark.parametrize("size", [torch.tensor(3.0), torch.tensor(3), torch.tensor([[3, 3]]), 3])
+def test_a_size_that_is_not_a_pair_is_a_type_error(size):
+    x = torch.zeros(1, 1, 4, 4)
+    for call in (lambda: match_size(x, size), lambda: upsample_to(x, size, 2),
+                 lambda: models.grid_weights(size, 2)):
+        with pytest.raises(TypeError, match=r"^size must be a pair of ints \(H, W\)"):
+            call()                             # a 0-d tensor was "len() of a 0-d tensor"
+
+
+def test_a_size_pair_may_be_a_tensor_or_numpy():
+    x = torch.zeros(1, 1, 4, 4)
+    assert match_size(x, torch.tensor([5, 6])).shape[-2:] == (5, 6)
+    assert match_size(x, np.array([3, 2])).shape[-2:] == (3, 2)
+    with pytest.raises(TypeError, match=r"^size\[0\] must be an integer, got float"):
+        match_size(x, torch.tensor([5.0, 6.0]))

@@ -680,3 +680,16 @@ def test_boxes_on_another_device(fn):
 def test_bad_helper_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# Found by tests/test_properties.py with 8x the examples and random seeds (issue 13): a 0-d
+# tensor as output_size failed with "object of type 'float' has no len()".
+def test_output_size_as_a_zero_dim_tensor():
+    x = torch.rand(1, 2, 8, 8)
+    boxes = torch.tensor([[0, 1.0, 1.0, 6.0, 5.0]])
+    out = roi.RoIAlign(output_size=torch.tensor(3))(x, boxes)
+    assert torch.equal(out, roi.roi_align(x, boxes, 3))
+    with pytest.raises(TypeError, match=r"^output_size must contain integers, got tensor\(2\.\)"):
+        roi.RoIAlign(output_size=torch.tensor(2.0))
+    with pytest.raises(TypeError, match=r"^output_size must contain integers"):
+        roi.roi_pool_bins(torch.tensor([0.0, 0.0, 4.0, 4.0]), torch.tensor(2.5))

@@ -13,27 +13,35 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .._checks import check_bool, check_int
+from .._checks import check_bool, check_channels, check_int
 
 __all__ = ["SmallVGG", "conv_block", "STAGE_NAMES"]
 
 STAGE_NAMES = ("pool1", "pool2", "pool3", "pool4", "pool5")
 
 
-def _check_positive_ints(value, name: str, length: int) -> tuple:
-    """``length`` ints >= 1 (one per stage) as a tuple of ``int``."""
+#: Most conv blocks per stage (a typo such as 10**6 would build layers for minutes).
+_MAX_CONVS = 64
+
+
+def _check_positive_ints(value, name: str, length: int, check) -> tuple:
+    """``length`` ints (one per stage), each passed through ``check``, as a tuple of ``int``."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         raise TypeError(f"{name} must be a sequence of ints, got {type(value).__name__}")
     value = tuple(value)
     if len(value) != length:
         raise ValueError(f"{name} must have {length} entries (one per stage), got {len(value)}")
-    return tuple(check_int(v, f"{name}[{k}]", low=1) for k, v in enumerate(value))
+    return tuple(check(v, f"{name}[{k}]") for k, v in enumerate(value))
+
+
+def _check_convs(value, name: str) -> int:
+    return check_int(value, name, low=1, high=_MAX_CONVS)
 
 
 def conv_block(in_channels: int, out_channels: int, *, norm: bool = True) -> nn.Sequential:
     """3x3 convolution (padding 1, so the size is kept), batch norm, ReLU."""
-    in_channels = check_int(in_channels, "in_channels", low=1)
-    out_channels = check_int(out_channels, "out_channels", low=1)
+    in_channels = check_channels(in_channels, "in_channels")
+    out_channels = check_channels(out_channels, "out_channels")
     norm = check_bool(norm, "norm")
     layers = [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=not norm)]
     if norm:
@@ -74,9 +82,9 @@ class SmallVGG(nn.Module):
     def __init__(self, channels=(16, 32, 64, 96, 128), convs=(1, 1, 2, 2, 2), *,
                  in_channels: int = 3, norm: bool = True):
         super().__init__()
-        self.channels = _check_positive_ints(channels, "channels", 5)
-        self.convs = _check_positive_ints(convs, "convs", 5)
-        in_channels = check_int(in_channels, "in_channels", low=1)
+        self.channels = _check_positive_ints(channels, "channels", 5, check_channels)
+        self.convs = _check_positive_ints(convs, "convs", 5, _check_convs)
+        in_channels = check_channels(in_channels, "in_channels")
         self.in_channels, self.norm = in_channels, check_bool(norm, "norm")
         stages, c_in = [], in_channels
         for c_out, n in zip(self.channels, self.convs):

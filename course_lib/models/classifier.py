@@ -26,7 +26,7 @@ from collections import OrderedDict
 import torch
 from torch import Tensor, nn
 
-from .._checks import _got, check_bool, check_int, check_num_classes
+from .._checks import _got, check_bool, check_channels, check_int, check_num_classes
 
 __all__ = ["PatchClassifier", "linear_to_conv", "to_fully_convolutional"]
 
@@ -100,7 +100,7 @@ class PatchClassifier(nn.Sequential):
             raise TypeError(f"channels must be 3 ints (one per stage), got {_got(channels)}")
         if len(channels) != 3:
             raise ValueError(f"channels must be 3 ints (one per stage), got {_got(channels)}")
-        c1, c2, c3 = (check_int(c, f"channels[{k}]", low=1) for k, c in enumerate(channels))
+        c1, c2, c3 = (check_channels(c, f"channels[{k}]") for k, c in enumerate(channels))
         hidden = check_int(hidden, "hidden", low=1)
         norm = check_bool(norm, "norm")
         layers = [*_conv_block("1_1", 3, c1, norm), *_conv_block("1_2", c1, c1, norm),
@@ -193,7 +193,7 @@ def linear_to_conv(linear: nn.Linear, in_channels: int, kernel_size) -> nn.Conv2
     """
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"linear must be a torch.nn.Linear, got {_got(linear)}")
-    in_channels = check_int(in_channels, "in_channels", low=1)
+    in_channels = check_channels(in_channels, "in_channels")
     kh, kw = _kernel_pair(kernel_size)
     if linear.in_features != in_channels * kh * kw:
         raise ValueError(f"linear has in_features={linear.in_features}, but in_channels * kh * "
@@ -298,7 +298,7 @@ def to_fully_convolutional(classifier: nn.Module, *, in_channels: int | None = N
         if in_channels is None:
             raise ValueError("cannot tell how many channels the Flatten flattens (no Conv2d "
                              "or BatchNorm2d before it); pass in_channels=")
-    in_channels = check_int(in_channels, "in_channels", low=1)
+    in_channels = check_channels(in_channels, "in_channels")
     first = head[0][1]
     area, rest = divmod(first.in_features, in_channels)
     k = round(area ** 0.5)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_int, check_real
+from .._checks import check_channels, check_int, check_real
 from .backbone import STAGE_NAMES, SmallVGG
 from .fusion import match_size, upsample_to
 from .pretrained import wants_weights
@@ -46,7 +46,7 @@ def bilinear_upsampler(channels: int, factor: int = 2) -> nn.ConvTranspose2d:
     """
     from ..upsampling import bilinear_kernel
 
-    channels = check_int(channels, "channels", low=1)
+    channels = check_channels(channels, "channels")
     factor = check_int(factor, "factor", low=2)
     if factor % 2:
         raise ValueError(f"factor must be an even integer >= 2, got {factor}")
@@ -94,7 +94,7 @@ class FCN(nn.Module):
                  backbone: SmallVGG | str | None = None, head_channels: int = 128,
                  dropout: float = 0.0, pretrained=None):
         super().__init__()
-        num_classes = check_int(num_classes, "num_classes", low=1)
+        num_classes = check_channels(num_classes, "num_classes")
         if isinstance(skips, str) or not hasattr(skips, "__iter__"):
             raise TypeError(f"skips must be a sequence of pool names, got {skips!r}")
         skips = tuple(skips)
@@ -113,7 +113,7 @@ class FCN(nn.Module):
                 and hasattr(backbone, "strides")):
             raise TypeError("backbone must be 'small', 'vgg16', a SmallVGG or a module with "
                             f"out_channels and strides, got {type(backbone).__name__}")
-        head_channels = check_int(head_channels, "head_channels", low=1)
+        head_channels = check_channels(head_channels, "head_channels")
         dropout = check_real(dropout, "dropout", low=0.0, high=1.0, high_open=True)
         self.num_classes, self.skips = num_classes, skips
         self.backbone = backbone

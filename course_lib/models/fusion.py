@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import _got, check_int
+from .._checks import check_int, check_size_pair
 
 __all__ = ["match_size", "upsample_to"]
 
@@ -29,18 +29,6 @@ def _check_map(x, name: str) -> None:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim != 4:
         raise ValueError(f"{name} must be a 4-D (N, C, H, W) tensor, got shape {tuple(x.shape)}")
-
-
-def _check_size(size, name: str = "size") -> tuple[int, int]:
-    if isinstance(size, (str, bytes)) or not hasattr(size, "__len__"):
-        raise TypeError(f"{name} must be a pair of ints (H, W), got {_got(size)}")
-    if len(size) != 2:
-        raise ValueError(f"{name} must be a pair of ints (H, W), got {len(size)} values "
-                         f"{_got(tuple(size))}")
-    h, w = (check_int(v, f"{name}[{i}]") for i, v in enumerate(size))
-    if h < 1 or w < 1:
-        raise ValueError(f"{name} must be positive, got {(h, w)}")
-    return h, w
 
 
 def match_size(x: Tensor, size, *, max_change: int | None = None) -> Tensor:
@@ -59,7 +47,7 @@ def match_size(x: Tensor, size, *, max_change: int | None = None) -> Tensor:
     Tensor[N, C, H, W]
     """
     _check_map(x, "x")
-    H, W = _check_size(size)
+    H, W = check_size_pair(size)
     if max_change is not None:
         max_change = check_int(max_change, "max_change", low=0)
     h, w = x.shape[-2:]
@@ -82,7 +70,7 @@ def upsample_to(x: Tensor, size, factor: int) -> Tensor:
     pixels ``[i f, (i + 1) f)`` when ``size`` is not a multiple of ``factor``.
     """
     _check_map(x, "x")
-    size = _check_size(size)
+    size = check_size_pair(size)
     factor = check_int(factor, "factor", low=1)
     if factor > 1:
         x = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from .._checks import _got, check_int, check_real
+from .._checks import _got, check_channels, check_int, check_real, check_size_pair
 from .backbone import STAGE_NAMES, SmallVGG
 from .fusion import upsample_to
 from .pretrained import wants_weights
@@ -53,15 +53,6 @@ DEFAULT_STRIDES = {name: 2 ** (i + 1) for i, name in enumerate(STAGE_NAMES)}
 
 
 # --------------------------------------------------------------------------- checks
-def _check_size(size, name: str = "size") -> tuple[int, int]:
-    if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2:
-        raise TypeError(f"{name} must be a pair of ints (H, W), got {_got(size)}")
-    h, w = (check_int(v, f"{name}[{i}]") for i, v in enumerate(size))
-    if h < 1 or w < 1:
-        raise ValueError(f"{name} must be positive, got {(h, w)}")
-    return h, w
-
-
 def _check_layers(layers, name: str = "layers") -> tuple[str, ...]:
     if isinstance(layers, str) or not hasattr(layers, "__iter__"):
         raise TypeError(f"{name} must be a sequence of layer names, got {_got(layers)}")
@@ -137,7 +128,7 @@ def hypercolumn_features(features: Mapping[str, Tensor], layers, size, *,
         raise TypeError(f"features must be a dict of layer name -> (N, C, h, w) tensor, got "
                         f"{_got(features)}")
     layers = _check_layers(layers)
-    H, W = _check_size(size)
+    H, W = check_size_pair(size)
     output_stride = check_int(output_stride, "output_stride", low=1)
     strides = DEFAULT_STRIDES if strides is None else strides
     maps = [_layer_map(features, name, strides, output_stride, (H, W)) for name in layers]
@@ -226,7 +217,7 @@ def grid_weights(size, grid: int, *, dtype=torch.float32, device=None) -> Tensor
     >>> [round(v, 2) for v in w[0, 2].tolist()]     # classifier (0, 0) on the middle row
     [0.5, 0.5, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0]
     """
-    H, W = _check_size(size)
+    H, W = check_size_pair(size)
     grid = _check_grid(grid)
     _check_fits(grid, H, W, "output")
     wy = _axis_weights(H, grid, device)                     # (grid, H) float64
@@ -328,8 +319,8 @@ class GridClassifier(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, grid: int):
         super().__init__()
-        self.in_channels = check_int(in_channels, "in_channels", low=1)
-        self.num_classes = check_int(num_classes, "num_classes", low=1)
+        self.in_channels = check_channels(in_channels, "in_channels")
+        self.num_classes = check_channels(num_classes, "num_classes")
         self.grid = _check_grid(grid)
         one = nn.Conv2d(in_channels, num_classes, 1)          # PyTorch's default init
         G2 = self.grid * self.grid
@@ -426,7 +417,7 @@ class HypercolumnNet(nn.Module):
                  output_stride: int | None = None, hidden: int | None = 64,
                  dropout: float = 0.0, pretrained=None):
         super().__init__()
-        num_classes = check_int(num_classes, "num_classes", low=1)
+        num_classes = check_channels(num_classes, "num_classes")
         layers = _check_layers(layers)
         grid = _check_grid(grid)
         if backbone is None or (isinstance(backbone, str) and backbone == "small"):

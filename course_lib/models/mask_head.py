@@ -39,7 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_bool, check_choice, check_int, check_positive, check_real
+from .._checks import (
+    check_bool,
+    check_channels,
+    check_choice,
+    check_int,
+    check_positive,
+    check_real,
+)
 from . import _cache
 from .trunk import STRIDE_STAGE, Trunk, instance_data, optimizer_for
 
@@ -156,9 +163,9 @@ class MaskHead(nn.Module):
     def __init__(self, in_channels: int, *, channels: int = 32, num_convs: int = 2,
                  num_classes: int = 1, upsample: bool = False):
         super().__init__()
-        in_channels = check_int(in_channels, "in_channels", low=1)
-        channels = check_int(channels, "channels", low=1)
-        num_classes = check_int(num_classes, "num_classes", low=1)
+        in_channels = check_channels(in_channels, "in_channels")
+        channels = check_channels(channels, "channels")
+        num_classes = check_channels(num_classes, "num_classes")
         num_convs = check_int(num_convs, "num_convs", low=0)
         layers, c = [], in_channels
         for _ in range(num_convs):

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_bool, check_int, check_positive
+from .._checks import check_bool, check_channels, check_int, check_positive
 from . import _cache
 from .mask_head import MaskExperimentConfig, train_or_load_mask_heads
 from .trunk import IMAGE_MEAN, IMAGE_STD, Trunk, instance_data, optimizer_for
@@ -68,7 +68,7 @@ class SmallVGGFPN(nn.Module):
         trunk = Trunk(last="pool4", aux=()) if trunk is None else trunk
         if not isinstance(trunk, Trunk) or "pool4" not in trunk.out_channels:
             raise ValueError("trunk must be a Trunk that reaches pool4 (stride 16)")
-        out_channels = check_int(out_channels, "out_channels", low=1)
+        out_channels = check_channels(out_channels, "out_channels")
         self.trunk = trunk
         self.fpn = FeaturePyramidNetwork([trunk.out_channels["pool3"],
                                           trunk.out_channels["pool4"]], out_channels)
@@ -118,9 +118,9 @@ def small_mask_rcnn(num_classes: int = 6, mask: bool = True, *, image_size: int 
     from torchvision.models.detection.rpn import RPNHead
     from torchvision.ops import MultiScaleRoIAlign
 
-    num_classes = check_int(num_classes, "num_classes", low=1)
+    num_classes = check_channels(num_classes, "num_classes")
     image_size = check_int(image_size, "image_size", low=1)
-    fpn_channels = check_int(fpn_channels, "fpn_channels", low=1)
+    fpn_channels = check_channels(fpn_channels, "fpn_channels")
     rpn_pre_nms_top_n = check_int(rpn_pre_nms_top_n, "rpn_pre_nms_top_n", low=1)
     rpn_post_nms_top_n = check_int(rpn_post_nms_top_n, "rpn_post_nms_top_n", low=1)
     rpn_batch_size_per_image = check_int(rpn_batch_size_per_image, "rpn_batch_size_per_image",
@@ -129,7 +129,7 @@ def small_mask_rcnn(num_classes: int = 6, mask: bool = True, *, image_size: int 
                                          low=1)
     detections_per_img = check_int(detections_per_img, "detections_per_img", low=1)
     representation_size = check_int(representation_size, "representation_size", low=1)
-    mask_channels = check_int(mask_channels, "mask_channels", low=1)
+    mask_channels = check_channels(mask_channels, "mask_channels")
     mask_roi_size = check_int(mask_roi_size, "mask_roi_size", low=1)
     mask_convs = check_int(mask_convs, "mask_convs", low=0)
     if num_classes < 2:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int
+from .._checks import check_channels, check_choice
 from .backbone import STAGE_NAMES, SmallVGG
 
 __all__ = ["IMAGE_MEAN", "IMAGE_STD", "normalize", "instance_data", "semantic_label", "Trunk",
@@ -105,7 +105,7 @@ class Trunk(nn.Module):
                  aux: tuple = ("pool3", "pool4"), channels=(16, 32, 64, 96, 128),
                  convs=(1, 1, 2, 2, 2)):
         super().__init__()
-        num_classes = check_int(num_classes, "num_classes", low=1)
+        num_classes = check_channels(num_classes, "num_classes")
         check_choice(last, "last", STAGE_NAMES)
         n = STAGE_NAMES.index(last) + 1
         for name in aux:
