@@ -474,6 +474,7 @@ def _pool_dtype(device: torch.device) -> torch.dtype:
 
 def _dilate(mask: Tensor, radius: int) -> Tensor:
     """Bool (N, H, W) -> pixels within Chebyshev distance ``radius`` of a True pixel."""
+    radius = min(radius, max(mask.shape[-2:], default=0))  # no two pixels are farther apart
     if radius == 0:
         return mask
     x = mask.to(_pool_dtype(mask.device)).unsqueeze(1)           # (N, 1, H, W)

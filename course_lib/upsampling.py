@@ -60,6 +60,10 @@ __all__ = [
 # ---------------------------------------------------------------------- input checks
 
 
+#: Largest explicit convolution matrix (:func:`conv_matrix`), in entries.
+_MAX_MATRIX_ENTRIES = 1 << 28
+
+
 def _check_tensor(x, name: str, *, ndim: int = 4, floating: bool = True,
                   layout: str = "(N, C, H, W)") -> Tensor:
     """A tensor (numpy arrays are converted) with ``ndim`` dimensions, floating point if asked.
@@ -567,6 +571,11 @@ def conv_matrix(weight: Tensor, input_size, stride=1, padding=0) -> Tensor:
     if H + 2 * pH < kH or W + 2 * pW < kW:
         raise ValueError(f"the kernel {(kH, kW)} is larger than the padded input "
                          f"{(H + 2 * pH, W + 2 * pW)} (input_size={(H, W)}, padding={(pH, pW)})")
+    entries = C_out * Ho * Wo * C_in * H * W
+    if entries > _MAX_MATRIX_ENTRIES:
+        raise ValueError(f"the matrix for input_size={(H, W)} and weight {tuple(weight.shape)} "
+                         f"would have {entries} entries, at most {_MAX_MATRIX_ENTRIES} "
+                         f"(1 GiB of float32): it is meant for small examples")
     dev = weight.device
     # every (output pixel, input channel, tap) triple, broadcast to (C_out, Ho, Wo, C_in, kH, kW)
     o = torch.arange(C_out, device=dev).reshape(-1, 1, 1, 1, 1, 1)

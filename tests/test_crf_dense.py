@@ -387,3 +387,13 @@ def test_kernel_names_in_errors():
         DenseCRF(unary, image, sxy_bilateral=1e-6)
     with pytest.raises(ValueError, match=r"smoothness kernel \(sxy_gaussian=\(1e-06, 2\.0\)\)"):
         DenseCRF(unary, image, sxy_gaussian=(1e-6, 2.0))
+
+
+# Found by a longer run of tests/test_properties.py (issue 13): W=10**12 tried to allocate 4 TB.
+def test_features_of_an_absurd_image_size_are_refused_before_allocating():
+    from course_lib.crf.dense import dense_crf_features
+    with pytest.raises(ValueError, match=r"^H x W = 1 x 1000000000000 is too large"):
+        dense_crf_features(1, 10**12, sxy=3)
+    with pytest.raises(ValueError, match=r"^H x W = 8193 x 8192 is too large: at most 67108864"):
+        dense_crf_features(8193, 8192, sxy=3)
+    assert dense_crf_features(2, 3, sxy=3).shape == (6, 2)

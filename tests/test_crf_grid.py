@@ -307,3 +307,13 @@ def test_alpha_expansion_default_cycles():
     import inspect
     assert inspect.signature(G.alpha_expansion).parameters["max_cycles"].default == 5
     assert "default 5" in G.alpha_expansion.__doc__
+
+
+# Found by a longer run of tests/test_properties.py (issue 13).
+def test_potts_pairwise_shape_as_a_tensor():
+    ref = G.potts_pairwise((3, 4))
+    assert torch.equal(G.potts_pairwise(torch.tensor([3, 4])), ref)
+    with pytest.raises(TypeError, match=r"^shape must be a pair of ints \(H, W\)"):
+        G.potts_pairwise(torch.tensor(1.0))            # was "len() of a 0-d tensor"
+    with pytest.raises(TypeError, match=r"^shape\[0\] must be an integer"):
+        G.potts_pairwise(torch.tensor([3.0, 4.0]))

@@ -702,3 +702,14 @@ def test_accumulator_repr_counts_pixels():
     assert repr(meter) == "ConfusionMatrix(num_classes=2, ignore_index=255, pixels=0)"
     meter.update(torch.tensor([0, 1, 1]), torch.tensor([0, 1, VOID]))
     assert repr(meter).endswith("pixels=2)")
+
+
+# Found by a longer run of tests/test_properties.py (issue 13): a huge band width overflowed
+# max_pool2d ("value cannot be converted to type int without overflow").
+def test_trimap_band_wider_than_the_image_is_the_whole_image():
+    g = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 3, (9, 13), generator=g)
+    pred = torch.randint(0, 3, (9, 13), generator=g)
+    whole = metrics.pixel_accuracy(pred, target, 3)
+    for width in (12, 13, 10**6, 10**12):
+        assert metrics.trimap_accuracy(pred, target, 3, width=width) == pytest.approx(whole)

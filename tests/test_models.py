@@ -343,3 +343,10 @@ def test_a_size_pair_may_be_a_tensor_or_numpy():
     assert match_size(x, np.array([3, 2])).shape[-2:] == (3, 2)
     with pytest.raises(TypeError, match=r"^size\[0\] must be an integer, got float"):
         match_size(x, torch.tensor([5.0, 6.0]))
+
+
+def test_fcn_backbone_of_another_type_is_a_type_error():
+    # an array compared with "small" was "the truth value of an empty array is ambiguous"
+    for bad in (np.zeros((0, 0, 3)), np.zeros(3), torch.zeros(2), 7):
+        with pytest.raises(TypeError, match=r"^backbone must be 'small', 'vgg16', a SmallVGG"):
+            FCN(backbone=bad)

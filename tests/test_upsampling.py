@@ -542,3 +542,23 @@ def test_bilinear_upsample_of_one_row_or_column_equals_interpolate(H, W):
         ref = F.interpolate(x, scale_factor=3, mode="bilinear", align_corners=align_corners)
         torch.testing.assert_close(up.bilinear_upsample(x, 3, align_corners=align_corners), ref,
                                    rtol=0, atol=1e-12)
+
+
+# Found by a longer run of tests/test_properties.py (issue 13): input_size=10**12 tried to
+# allocate 8 TB for the explicit matrix.
+def test_conv_matrix_refuses_a_matrix_too_large_to_hold():
+    w = torch.ones(1, 1, 1, 1)
+    assert up.conv_matrix(w, 4).shape == (16, 16)
+    with pytest.raises(ValueError, match=r"input_size=\(1000000000000, 1000000000000\).*at most"):
+        up.conv_matrix(w, 10**12)
+    side = 1 << 7                                     # 128 x 128 -> (2**14)**2 = 2**28: the limit
+    assert up._MAX_MATRIX_ENTRIES == side ** 4
+    with pytest.raises(ValueError, match=r"272646144 entries, at most 268435456"):
+        up.conv_matrix(w, (side, side + 1))
+
+
+def test_non_finite_values_propagate_as_documented():
+    x = torch.tensor([[[[float("nan"), 1.0], [float("inf"), 2.0]]]])
+    out = up.nearest_upsample(x, 2)
+    assert out[0, 0, :2, :2].isnan().all() and out[0, 0, 2:, :2].isinf().all()
+    assert torch.equal(out[0, 0, :, 2:], torch.tensor([[1.0, 1], [1, 1], [2, 2], [2, 2]]))

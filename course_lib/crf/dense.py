@@ -50,6 +50,8 @@ __all__ = ["DenseCRF", "dense_crf", "dense_crf_features", "unary_from_probabilit
 
 _METHODS = ("lattice", "exact")
 _EXACT_MAX_PIXELS = 20_000
+#: Largest image (a typo such as W=10**12 would otherwise try to allocate terabytes).
+_MAX_PIXELS = 1 << 26
 
 
 def _as_image(image, H: int, W: int, device) -> Tensor:
@@ -89,6 +91,9 @@ def dense_crf_features(H: int, W: int, *, sxy: float | tuple[float, float],
         Pixels in row-major order (index ``y * W + x``).
     """
     H, W = check_int(H, "H", low=1), check_int(W, "W", low=1)
+    if H * W > _MAX_PIXELS:
+        raise ValueError(f"H x W = {H} x {W} is too large: at most {_MAX_PIXELS} pixels "
+                         f"(8192 x 8192) per image")
     sx, sy = _pair(sxy, "sxy", 2)
     dtype = check_float_dtype(dtype)
     device = check_device(device)

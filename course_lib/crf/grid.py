@@ -35,6 +35,7 @@ from .._checks import (
     check_float_dtype,
     check_int,
     check_real,
+    check_size_pair,
     float_tensor,
     label_tensor,
 )
@@ -185,9 +186,7 @@ def potts_pairwise(shape, w: float = 1.0, *, connectivity: int = 4, device=None,
     weights : Tensor[E, H, W]
         ``E = 2`` (4-connected) or 4; 0 on edges that leave the image.
     """
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 2:
-        raise TypeError(f"shape must be a pair (H, W) of integers, got {shape!r}")
-    H, W = (check_int(n, f"shape[{i}]", low=1) for i, n in enumerate(shape))
+    H, W = check_size_pair(shape, "shape")
     w = check_real(w, "w", low=0)
     E = 2 if _check_connectivity(connectivity) == 4 else 4
     dtype = check_float_dtype(dtype)

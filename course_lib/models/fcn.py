@@ -101,11 +101,11 @@ class FCN(nn.Module):
         expected = STAGE_NAMES[-2::-1]                # pool4, pool3, pool2, pool1
         if skips != expected[:len(skips)]:
             raise ValueError(f"skips must be a prefix of {expected} (coarsest first), got {skips}")
-        if backbone is None or backbone == "small":
+        if backbone is None or (isinstance(backbone, str) and backbone == "small"):
             if wants_weights(pretrained):
                 raise ValueError("pretrained weights exist only for backbone='vgg16'")
             backbone = SmallVGG()
-        elif backbone == "vgg16":
+        elif isinstance(backbone, str) and backbone == "vgg16":
             from .pretrained import VGG16Backbone
 
             backbone = VGG16Backbone(pretrained)
