@@ -161,6 +161,19 @@ def check_size_pair(size, name: str = "size") -> tuple[int, int]:
     return h, w
 
 
+def check_names(value, name: str, what: str = "names") -> tuple[str, ...]:
+    """Return ``value``, a sequence of strings (not one string), as a tuple; else TypeError."""
+    items = None
+    if not isinstance(value, (str, bytes)):
+        try:
+            items = tuple(value)
+        except TypeError:                                 # not iterable (a 0-d tensor too)
+            pass
+    if items is None or not all(isinstance(v, str) for v in items):
+        raise TypeError(f"{name} must be a sequence of {what} (str), got {_got(value)}")
+    return items
+
+
 def check_ignore_index(value, name: str = "ignore_index") -> int | None:
     """Return ``None`` or ``value`` as an ``int`` (any integer, even negative or huge)."""
     if value is None:

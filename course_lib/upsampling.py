@@ -35,6 +35,7 @@ from course_lib._checks import (
     as_tensor,
     check_bool,
     check_choice,
+    check_device,
     check_int,
     check_positive,
     check_real,
@@ -60,8 +61,15 @@ __all__ = [
 # ---------------------------------------------------------------------- input checks
 
 
-#: Largest explicit convolution matrix (:func:`conv_matrix`), in entries.
+#: Largest explicit convolution matrix (:func:`conv_matrix`), kernel or result, in entries:
+#: this module builds teaching examples, and a typo such as 10**12 would ask for terabytes.
 _MAX_MATRIX_ENTRIES = 1 << 28
+
+
+def _check_elements(n: int, what: str) -> None:
+    if n > _MAX_MATRIX_ENTRIES:
+        raise ValueError(f"{what} would have {n} entries, at most {_MAX_MATRIX_ENTRIES} "
+                         f"(1 GiB of float32): it is meant for small examples")
 
 
 def _check_tensor(x, name: str, *, ndim: int = 4, floating: bool = True,
@@ -292,6 +300,9 @@ def _check_conv_transpose(input, weight, bias, stride, padding, output_padding, 
                          f"{tuple(input.shape)}, kernel {(kH, kW)}, stride={stride}, "
                          f"padding={padding}, output_padding={output_padding}, "
                          f"dilation={dilation}: padding is too large for this input")
+    _check_elements(input.shape[0] * C_out * out_size[0] * out_size[1],
+                    f"the output {(input.shape[0], C_out, *out_size)} (stride={stride}, "
+                    f"kernel {(kH, kW)}, dilation={dilation})")
     return input, weight, bias, stride, padding, output_padding, groups, dilation, out_size
 
 
@@ -513,6 +524,9 @@ def overlap_count(input_size, kernel_size, stride=1, padding=0, dilation=1, *,
     """
     H, W = _pair(input_size, "input_size", 1)
     k = _pair(kernel_size, "kernel_size", 1)
+    device = check_device(device)
+    _check_elements(H * W, f"input_size={(H, W)}")
+    _check_elements(k[0] * k[1], f"kernel_size={k}")
     ones = torch.ones(1, 1, H, W, dtype=torch.float64, device=device)
     weight = torch.ones(1, 1, *k, dtype=torch.float64, device=device)
     out = conv_transpose2d(ones, weight, stride=stride, padding=padding,
@@ -571,11 +585,8 @@ def conv_matrix(weight: Tensor, input_size, stride=1, padding=0) -> Tensor:
     if H + 2 * pH < kH or W + 2 * pW < kW:
         raise ValueError(f"the kernel {(kH, kW)} is larger than the padded input "
                          f"{(H + 2 * pH, W + 2 * pW)} (input_size={(H, W)}, padding={(pH, pW)})")
-    entries = C_out * Ho * Wo * C_in * H * W
-    if entries > _MAX_MATRIX_ENTRIES:
-        raise ValueError(f"the matrix for input_size={(H, W)} and weight {tuple(weight.shape)} "
-                         f"would have {entries} entries, at most {_MAX_MATRIX_ENTRIES} "
-                         f"(1 GiB of float32): it is meant for small examples")
+    _check_elements(C_out * Ho * Wo * C_in * H * W,
+                    f"the matrix for input_size={(H, W)} and weight {tuple(weight.shape)}")
     dev = weight.device
     # every (output pixel, input channel, tap) triple, broadcast to (C_out, Ho, Wo, C_in, kH, kW)
     o = torch.arange(C_out, device=dev).reshape(-1, 1, 1, 1, 1, 1)
@@ -642,7 +653,9 @@ def bilinear_kernel(factor: int, channels: int = 1, *, dtype=torch.float32,
     channels = _check_int(channels, "channels", 1)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+    device = check_device(device)
     k = 2 * factor - factor % 2
+    _check_elements(channels * k * k, f"bilinear_kernel(factor={factor}, channels={channels})")
     centre = factor - 1 if k % 2 == 1 else factor - 0.5
     t = torch.arange(k, dtype=torch.float64, device=device)
     tent = 1 - (t - centre).abs() / factor                               # (k,)

@@ -345,3 +345,11 @@ def test_rejects_bad_dropout(dropout, error, match):
 
 def test_accepts_a_numpy_dropout():
     assert _small(dropout=np.float32(0.25)).dropout.p == 0.25
+
+
+def test_layers_that_are_not_names_are_a_type_error():
+    # found by tests/test_properties.py (issue 13): a 0-d tensor failed in iteration, an
+    # array in set() ("unhashable type")
+    for bad in (torch.tensor(1.0), np.zeros((2, 2), np.float16), ("pool2", 3), 5):
+        with pytest.raises(TypeError, match=r"^layers must be a sequence of layer names \(str\)"):
+            HypercolumnNet(21, bad)

@@ -350,3 +350,10 @@ def test_fcn_backbone_of_another_type_is_a_type_error():
     for bad in (np.zeros((0, 0, 3)), np.zeros(3), torch.zeros(2), 7):
         with pytest.raises(TypeError, match=r"^backbone must be 'small', 'vgg16', a SmallVGG"):
             FCN(backbone=bad)
+
+
+def test_fcn_skips_that_cannot_be_iterated_are_a_type_error():
+    # a 0-d tensor: "iteration over a 0-d tensor"; an array: "truth value ... is ambiguous"
+    for bad in (torch.tensor(1.0), 3, None, np.zeros((2, 2), np.float16), ("pool4", 4)):
+        with pytest.raises(TypeError, match=r"^skips must be a sequence of pool names"):
+            FCN(skips=bad)

@@ -15,7 +15,8 @@ within ``TIME_LIMIT`` seconds (a hard watchdog ends the run on a hang). Anything
 as an ``IndexError`` or ``RuntimeError`` from deep inside torch, fails the test.
 
 The examples are derandomised, so that CI sees the same inputs every run; the whole file
-runs in about a minute on two cores.
+runs in about a minute on two cores. ``SCALE`` and ``RANDOM`` (environment variables, below)
+turn it into a longer random search for new bugs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import importlib
 import importlib.util
 import inspect
 import math
+import os
 import re
 import tempfile
 import time
@@ -97,6 +99,12 @@ EXAMPLES = {
     "course_lib.data.formats.nyu_arrays": 5, "course_lib.crf.dense.DenseCRF": 8,
     "course_lib.crf.dense.dense_crf": 8,
 }
+#: A longer, random search (not in CI): COURSE_PROPERTY_SCALE=8 multiplies the examples and
+#: COURSE_PROPERTY_RANDOM=1 draws new ones every run instead of the fixed derandomised set;
+#: e.g. ``COURSE_PROPERTY_SCALE=8 COURSE_PROPERTY_RANDOM=1 pytest tests/test_properties.py``.
+#: Each bug such a run finds gets a regression test next to its module's tests.
+SCALE = int(os.environ.get("COURSE_PROPERTY_SCALE", "1"))
+RANDOM = os.environ.get("COURSE_PROPERTY_RANDOM", "0") == "1"
 TIME_LIMIT = 30.0          # seconds a call may take (the machine may be busy)
 WATCHDOG = 300.0           # a call still running after this long ends the run (a hang)
 DOCUMENTED_ERRORS = (TypeError, ValueError, FileNotFoundError)
@@ -572,8 +580,8 @@ def test_bad_input_gives_a_clear_error_or_a_valid_result(name, fn, restore_torch
     required, optional = _parameters(fn)
     known = name in KNOWN_FAILURES           # stop at the first failure: no shrinking
 
-    @settings(max_examples=EXAMPLES.get(name, DEFAULT_EXAMPLES), deadline=None,
-              derandomize=True, database=None, print_blob=False,
+    @settings(max_examples=SCALE * EXAMPLES.get(name, DEFAULT_EXAMPLES), deadline=None,
+              derandomize=not RANDOM, database=None, print_blob=False,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=not known,
               phases=[Phase.generate] if known else list(Phase))
     @given(st.data())

@@ -562,3 +562,21 @@ def test_non_finite_values_propagate_as_documented():
     out = up.nearest_upsample(x, 2)
     assert out[0, 0, :2, :2].isnan().all() and out[0, 0, 2:, :2].isinf().all()
     assert torch.equal(out[0, 0, :, 2:], torch.tensor([[1.0, 1], [1, 1], [2, 2], [2, 2]]))
+
+
+# Found by a longer run of tests/test_properties.py (issue 13): device=10**12 reached torch as
+# a CUDA index ("Found no NVIDIA driver"), factor=10**12 asked for a 10**24-entry kernel.
+def test_kernels_and_counts_check_device_and_size():
+    for call in (lambda d: up.bilinear_kernel(2, device=d), lambda d: up.overlap_count(3, 3, device=d)):
+        with pytest.raises(TypeError, match=r"^device must be a str or torch.device, got int"):
+            call(10**12)
+        assert call("cpu").device.type == "cpu"
+    with pytest.raises(ValueError, match=r"bilinear_kernel\(factor=1000000, channels=1\) would have"):
+        up.bilinear_kernel(10**6)
+    with pytest.raises(ValueError, match=r"^input_size=\(1000000000000, 1000000000000\) would have"):
+        up.overlap_count(10**12, 3)
+    with pytest.raises(ValueError, match=r"^kernel_size=\(100000, 100000\) would have"):
+        up.overlap_count(3, 10**5)
+    with pytest.raises(ValueError, match=r"^the output \(1, 1, 2000000003, 2000000003\) \(stride"):
+        up.conv_transpose2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3), stride=10**9)
+    assert up.overlap_count(3, 3, stride=2).shape == (7, 7)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_channels, check_int, check_real
+from .._checks import check_channels, check_int, check_names, check_real
 from .backbone import STAGE_NAMES, SmallVGG
 from .fusion import match_size, upsample_to
 from .pretrained import wants_weights
@@ -95,9 +95,7 @@ class FCN(nn.Module):
                  dropout: float = 0.0, pretrained=None):
         super().__init__()
         num_classes = check_channels(num_classes, "num_classes")
-        if isinstance(skips, str) or not hasattr(skips, "__iter__"):
-            raise TypeError(f"skips must be a sequence of pool names, got {skips!r}")
-        skips = tuple(skips)
+        skips = check_names(skips, "skips", "pool names")
         expected = STAGE_NAMES[-2::-1]                # pool4, pool3, pool2, pool1
         if skips != expected[:len(skips)]:
             raise ValueError(f"skips must be a prefix of {expected} (coarsest first), got {skips}")

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from .._checks import _got, check_channels, check_int, check_real, check_size_pair
+from .._checks import _got, check_channels, check_int, check_names, check_real, check_size_pair
 from .backbone import STAGE_NAMES, SmallVGG
 from .fusion import upsample_to
 from .pretrained import wants_weights
@@ -54,16 +54,11 @@ DEFAULT_STRIDES = {name: 2 ** (i + 1) for i, name in enumerate(STAGE_NAMES)}
 
 # --------------------------------------------------------------------------- checks
 def _check_layers(layers, name: str = "layers") -> tuple[str, ...]:
-    if isinstance(layers, str) or not hasattr(layers, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of layer names, got {_got(layers)}")
-    layers = tuple(layers)
+    layers = check_names(layers, name, "layer names")
     if not layers:
         raise ValueError(f"{name} must name at least one layer, got ()")
     if len(set(layers)) != len(layers):
         raise ValueError(f"{name} must not repeat a layer, got {layers}")
-    for layer in layers:
-        if not isinstance(layer, str):
-            raise TypeError(f"{name} must hold layer names (str), got {_got(layer)}")
     return layers
 
 
