@@ -148,6 +148,7 @@ def nearest_upsample(x: Tensor, factor) -> Tensor:
     x = _check_tensor(x, "x", floating=False)
     fy, fx = _pair(factor, "factor", 1)
     N, C, H, W = x.shape
+    _check_elements(N * C * H * fy * W * fx, f"the output of factor={factor!r}")
     rows = torch.arange(H * fy, device=x.device) // fy                      # (H*fy,)
     cols = torch.arange(W * fx, device=x.device) // fx                      # (W*fx,)
     return x[:, :, rows[:, None], cols[None, :]]
@@ -214,6 +215,9 @@ def bilinear_upsample(x: Tensor, size_or_factor, align_corners: bool = False) ->
     if H == 0 or W == 0:
         raise ValueError(f"x must have H, W >= 1, got shape {tuple(x.shape)}")
     sizes = _size_or_factor(size_or_factor, H, W)
+    _check_elements(N * C * sizes[0][0] * sizes[1][0],
+                    f"the output {(N, C, sizes[0][0], sizes[1][0])} of size_or_factor="
+                    f"{size_or_factor!r}")
     out = x
     # rows then columns: bilinear = two 1-D linear interpolations
     for dim, n_in, (n_out, factor) in ((2, H, sizes[0]), (3, W, sizes[1])):

@@ -397,3 +397,14 @@ def test_features_of_an_absurd_image_size_are_refused_before_allocating():
     with pytest.raises(ValueError, match=r"^H x W = 8193 x 8192 is too large: at most 67108864"):
         dense_crf_features(8193, 8192, sxy=3)
     assert dense_crf_features(2, 3, sxy=3).shape == (6, 2)
+
+
+def test_kl_divergence_wants_probabilities(small):
+    # found by tests/test_properties.py (issue 13): Q = 1e30 gave -inf
+    unary, image = small
+    crf = DenseCRF(unary, image, **PARAMS)
+    C, H, W = crf.shape
+    for bad in (1e30, -0.5, 1.5):
+        with pytest.raises(ValueError, match=r"^Q must hold probabilities in \[0, 1\]"):
+            crf.kl_divergence(torch.full((C, H, W), bad))
+    assert np.isfinite(crf.kl_divergence(torch.full((C, H, W), 1.0 / C)))

@@ -357,3 +357,9 @@ def test_fcn_skips_that_cannot_be_iterated_are_a_type_error():
     for bad in (torch.tensor(1.0), 3, None, np.zeros((2, 2), np.float16), ("pool4", 4)):
         with pytest.raises(TypeError, match=r"^skips must be a sequence of pool names"):
             FCN(skips=bad)
+
+
+def test_backbone_channels_that_cannot_be_iterated_are_a_type_error():
+    for bad in (torch.tensor(1.0), 4):             # a 0-d tensor: "iteration over a 0-d tensor"
+        with pytest.raises(TypeError, match=r"^channels must be a sequence of ints"):
+            SmallVGG(channels=bad)

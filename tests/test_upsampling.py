@@ -580,3 +580,14 @@ def test_kernels_and_counts_check_device_and_size():
     with pytest.raises(ValueError, match=r"^the output \(1, 1, 2000000003, 2000000003\) \(stride"):
         up.conv_transpose2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3), stride=10**9)
     assert up.overlap_count(3, 3, stride=2).shape == (7, 7)
+
+
+def test_upsampling_refuses_absurd_output_sizes():
+    # found by tests/test_properties.py (issue 13): factor 10**12 tried to allocate 8 TB
+    x = torch.rand(1, 1, 2, 2)
+    with pytest.raises(ValueError, match=r"^the output \(1, 1, 2000000000000, 2000000000000\) of "
+                                         r"size_or_factor=1000000000000 would have"):
+        up.bilinear_upsample(x, 10**12)
+    with pytest.raises(ValueError, match=r"^the output of factor=\(1, 100000000000\) would have"):
+        up.nearest_upsample(x, (1, 10**11))
+    assert up.bilinear_upsample(x, 3).shape == (1, 1, 6, 6)

@@ -269,6 +269,10 @@ class DenseCRF:
         Q = float_tensor(Q, "Q", ndim=3, layout=f"(C, H, W) = {self.shape}")
         if tuple(Q.shape) != self.shape:
             raise ValueError(f"Q must have shape (C, H, W) = {self.shape}, got {tuple(Q.shape)}")
+        if Q.numel() and (float(Q.min()) < -1e-6 or float(Q.max()) > 1 + 1e-6):
+            raise ValueError(f"Q must hold probabilities in [0, 1] (the marginals of "
+                             f"inference), got values in [{float(Q.min()):.3g}, "
+                             f"{float(Q.max()):.3g}]")
         q = Q.to(self.unary.device).reshape(C, H * W).T.to(self.dtype)
         ent = (q * torch.log(q.clamp_min(1e-20))).sum()
         return float(ent + (self.unary * q).sum() - (q * self._message(q)).sum())

@@ -26,9 +26,12 @@ _MAX_CONVS = 64
 
 def _check_positive_ints(value, name: str, length: int, check) -> tuple:
     """``length`` ints (one per stage), each passed through ``check``, as a tuple of ``int``."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-        raise TypeError(f"{name} must be a sequence of ints, got {type(value).__name__}")
-    value = tuple(value)
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
+        value = tuple(value)                              # (a 0-d tensor cannot be iterated)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of ints, got {type(value).__name__}") from None
     if len(value) != length:
         raise ValueError(f"{name} must have {length} entries (one per stage), got {len(value)}")
     return tuple(check(v, f"{name}[{k}]") for k, v in enumerate(value))
