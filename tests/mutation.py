@@ -86,6 +86,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("metrics", "> -> >=", _FAST_PATH): "takes the checked slow path at the boundary: same counts",
     ("metrics", "0 -> 1", _FAST_PATH): "takes the checked slow path more often: same counts",
     ("metrics", "max -> min", _FAST_PATH): "takes the checked slow path more often: same counts",
+    ("metrics", "20 -> 21", _FAST_PATH): "takes the fast path up to 2**21 bins instead of 2**20: "
+                                         "its bincount catches the same bad targets, same counts",
+    ("metrics", "- -> +", "t_hi = K - 1"): "only sizes the code dtype (int32 or int64) from a "
+                                           "slightly larger bound: same codes, same counts",
+    ("upsampling", "1 -> 2", "ones = torch.ones(1, 1, H, W"): "the first 1 (the batch) makes a "
+        "second identical image that out[0, 0] drops (the second 1 fails the channel check)",
     ("crf/grid", "+ -> -", "c = (yy + xx) % 2"): "y - x and y + x have the same parity",
     ("crf/grid", "0 -> 1", "W + min(dx, 0)"): "a slice end past W is clamped to W: same slice",
     ("crf/grid", "2 -> 3", "min(img.shape[:2]) < 1"): "the channel count is 1 or 3 by then",

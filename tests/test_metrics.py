@@ -713,3 +713,17 @@ def test_trimap_band_wider_than_the_image_is_the_whole_image():
     whole = metrics.pixel_accuracy(pred, target, 3)
     for width in (12, 13, 10**6, 10**12):
         assert metrics.trimap_accuracy(pred, target, 3, width=width) == pytest.approx(whole)
+
+
+def test_documented_defaults():
+    # boundary_f_score: tolerance 2 pixels by default; a shift of 3 is outside, 2 inside
+    target = _square()
+    for shift, inside in ((2, True), (3, False)):
+        bf = metrics.boundary_f_score(_square(shift=shift), target, 2)
+        explicit = metrics.boundary_f_score(_square(shift=shift), target, 2, tolerance=2)
+        assert float(bf.mean_f_score) == float(explicit.mean_f_score)
+        assert (float(bf.mean_f_score) == 1.0) == inside
+    # table: 3 digits by default
+    s = metrics.scores(torch.tensor([[2, 1], [0, 4]]))
+    assert s.table() == s.table(digits=3)
+    assert "0.667" in s.table() and "0.6667" not in s.table()

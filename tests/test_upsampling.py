@@ -591,3 +591,16 @@ def test_upsampling_refuses_absurd_output_sizes():
     with pytest.raises(ValueError, match=r"^the output of factor=\(1, 100000000000\) would have"):
         up.nearest_upsample(x, (1, 10**11))
     assert up.bilinear_upsample(x, 3).shape == (1, 1, 6, 6)
+
+
+@pytest.mark.parametrize("output_padding", [(2, 0), (0, 2)])
+def test_output_padding_is_checked_on_each_axis(output_padding):
+    # as torch: output_padding must be smaller than stride or dilation, axis by axis
+    x, w = torch.rand(1, 1, 3, 3), torch.rand(1, 1, 3, 3)
+    with pytest.raises(RuntimeError):
+        F.conv_transpose2d(x, w, stride=2, output_padding=output_padding)
+    with pytest.raises(ValueError, match="output_padding must be smaller than stride or dilation"):
+        up.conv_transpose2d(x, w, stride=2, output_padding=output_padding)
+    ok = tuple(min(p, 1) for p in output_padding)
+    assert torch.allclose(up.conv_transpose2d(x, w, stride=2, output_padding=ok),
+                          F.conv_transpose2d(x, w, stride=2, output_padding=ok))
