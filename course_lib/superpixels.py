@@ -67,7 +67,7 @@ def _check_segments(segments, name: str = "segments") -> Tensor:
 
 def _check_pair(segments, gt_label) -> tuple[Tensor, Tensor]:
     seg = _check_segments(segments)
-    gt = label_tensor(gt_label, "gt_label", ndim=2, layout="(H, W)").to(seg.device)
+    gt = _check_segments(gt_label, "gt_label").to(seg.device)
     if gt.shape != seg.shape:
         raise ValueError(f"segments {tuple(seg.shape)} and gt_label {tuple(gt.shape)} must match")
     return seg, gt

@@ -317,3 +317,13 @@ def test_potts_pairwise_shape_as_a_tensor():
         G.potts_pairwise(torch.tensor(1.0))            # was "len() of a 0-d tensor"
     with pytest.raises(TypeError, match=r"^shape\[0\] must be an integer"):
         G.potts_pairwise(torch.tensor([3.0, 4.0]))
+
+
+def test_contrast_weights_refuse_colours_that_overflow():
+    # found by tests/test_properties.py (issue 13): a value of 1e30 gave NaN weights
+    image = torch.rand(2, 3, 3, dtype=torch.float64)
+    image[0, 0, 0] = 1e30
+    with pytest.raises(ValueError, match=r"^image values are too large for the contrast term"):
+        G.contrast_weights(image)
+    image[0, 0, 0] = 1e6                                 # large but fine: finite weights
+    assert torch.isfinite(G.contrast_weights(image)).all()

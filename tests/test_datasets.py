@@ -217,3 +217,10 @@ def test_nyu_indices_must_be_integers(small_copy, indices, error, match):
     with pytest.raises(error, match=match):
         formats.read_nyu(path, indices=indices)
     assert len(D.NYUv2Dataset(path, indices=np.array([1, 0]))) == 2
+
+
+def test_voc_target_of_another_type_is_refused():
+    # found by tests/test_properties.py (issue 13): an array target gave "truth value ambiguous"
+    for bad in (np.zeros((0, 0, 3)), np.array(["class"]), 1):
+        with pytest.raises(ValueError, match=r"^target must be 'class' or 'object'"):
+            D.VOCSegmentationDataset(D.pasture_voc_root(), "val", target=bad)

@@ -141,7 +141,7 @@ def test_match_size_refuses_maps_that_do_not_belong_together():
 
 
 def test_build_rejects_unknown_model():
-    with pytest.raises(ValueError, match="unknown model 'fcn4s'"):
+    with pytest.raises(ValueError, match=r"^name must be one of \['fcn16s', 'fcn32s', 'fcn8s', 'hypercolumn'\], got 'fcn4s'"):
         models.build("fcn4s")
 
 

@@ -176,3 +176,10 @@ def test_void_border_width_rounding_is_documented_and_true():
     for width in range(1, 9):
         band = int((pasture.void_border(label, width) == 255).sum())
         assert band == 2 * max(1, width // 2), width
+
+
+def test_void_border_rejects_negative_labels():
+    # found by tests/test_properties.py (issue 13): a -1 passed through as a "class"
+    with pytest.raises(ValueError, match=r"^label must hold class ids >= 0, got minimum -1"):
+        pasture.void_border(np.array([[-1, 0], [1, 1]], np.int8))
+    assert pasture.void_border(np.zeros((0, 0), np.int8)).shape == (0, 0)

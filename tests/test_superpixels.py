@@ -401,3 +401,12 @@ def test_boundary_recall_without_ground_truth_boundary_and_default_void():
     gt[:2] = 255                                             # void by default ...
     assert sp.boundary_recall(torch.zeros_like(seg), gt) == 1.0
     assert sp.boundary_recall(torch.zeros_like(seg), gt, ignore_index=None) == 0.0  # ... or not
+
+
+def test_negative_ground_truth_is_named_as_gt_label():
+    # found by tests/test_properties.py (issue 13): the message named "label"
+    seg = np.zeros((2, 2), np.uint8)
+    gt = torch.tensor([[-1, 0], [0, 0]], dtype=torch.int8)
+    for fn in (sp.boundary_recall, sp.undersegmentation_error):
+        with pytest.raises(ValueError, match=r"^gt_label must be non-negative, got minimum -1"):
+            fn(seg, gt)

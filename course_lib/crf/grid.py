@@ -241,6 +241,10 @@ def contrast_weights(image: Tensor, w: float = 1.0, *, connectivity: int = 4, be
     x = img.permute(2, 0, 1).float()  # (3, H, W)
     mask = _edge_mask(H, W, E, x.device)
     d2 = torch.stack([((_shift(x, dy, dx) - x) ** 2).sum(0) for dy, dx in OFFSETS[:E]])  # (E, H, W)
+    if not bool(torch.isfinite(d2).all()):
+        raise ValueError(f"image values are too large for the contrast term (up to "
+                         f"{float(img.abs().max()):.3g}: squared colour differences overflow "
+                         f"float32); rescale the image, e.g. to [0, 1] or 0..255")
     if beta is None:
         beta = float(d2[mask].mean()) if mask.any() else 1.0
         beta = beta if beta > 0 else 1.0

@@ -152,8 +152,8 @@ class VOCSegmentationDataset(torch.utils.data.Dataset):
 
         _check_split(split)
         _check_transforms(transforms)
-        if target not in ("class", "object"):
-            raise ValueError(f"target must be 'class' or 'object', got {target!r}")
+        if not isinstance(target, str) or target not in ("class", "object"):
+            raise ValueError(f"target must be 'class' or 'object', got {target!r:.60}")
         if root is None or not isinstance(root, (str, os.PathLike)):
             raise TypeError(f"root must be a str or Path, got {type(root).__name__}")
         self.root = Path(root)

@@ -572,7 +572,7 @@ def void_border(label: np.ndarray, width: int = 2) -> np.ndarray:
     TypeError
         If ``label`` does not hold integers or ``width`` is not an integer.
     ValueError
-        If ``label`` is not 2-D or ``width < 1``.
+        If ``label`` is not 2-D, holds a negative value, or ``width < 1``.
     """
     label = np.asarray(label)
     if label.ndim != 2:
@@ -580,6 +580,8 @@ def void_border(label: np.ndarray, width: int = 2) -> np.ndarray:
     if not np.issubdtype(label.dtype, np.integer):
         raise TypeError(f"label must be an integer (H, W) array, got dtype {label.dtype}")
     width = check_int(width, "width", low=1)
+    if label.size and int(label.min()) < 0:
+        raise ValueError(f"label must hold class ids >= 0, got minimum {int(label.min())}")
     edge = label_boundaries(as_tensor(label, "label"), connectivity=4).numpy()
     for _ in range(width // 2 - 1):
         grown = edge.copy()

@@ -54,5 +54,5 @@ def build(name: str, num_classes: int = 21, **kwargs):
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     if name not in REGISTRY:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(REGISTRY)}")
+        raise ValueError(f"name must be one of {sorted(REGISTRY)}, got {name!r}")
     return REGISTRY[name](num_classes, **kwargs)
