@@ -90,6 +90,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
                                          "its bincount catches the same bad targets, same counts",
     ("metrics", "- -> +", "t_hi = K - 1"): "only sizes the code dtype (int32 or int64) from a "
                                            "slightly larger bound: same codes, same counts",
+    ("upsampling", "- -> +", "Hc = max((H - 1) * sH + dH * (kH - 1) + 1, pH + H_out)"):
+        "a canvas two strides taller, whose extra rows stay zero and are cropped away",
     ("upsampling", "1 -> 2", "ones = torch.ones(1, 1, H, W"): "the first 1 (the batch) makes a "
         "second identical image that out[0, 0] drops (the second 1 fails the channel check)",
     ("crf/grid", "+ -> -", "c = (yy + xx) % 2"): "y - x and y + x have the same parity",

@@ -604,3 +604,28 @@ def test_output_padding_is_checked_on_each_axis(output_padding):
     ok = tuple(min(p, 1) for p in output_padding)
     assert torch.allclose(up.conv_transpose2d(x, w, stride=2, output_padding=ok),
                           F.conv_transpose2d(x, w, stride=2, output_padding=ok))
+
+
+def test_transposed_convolution_size_limit_counts_batch_channels_and_both_sides(monkeypatch):
+    # N = 2, C_in = 3, C_out = 5, output 4 x 7: 2 * 5 * 4 * 7 = 280 entries
+    x, w = torch.rand(2, 3, 2, 3), torch.rand(3, 5, 3, 5)
+    want = F.conv_transpose2d(x, w)
+    assert want.shape == (2, 5, 4, 7)
+    monkeypatch.setattr(up, "_MAX_MATRIX_ENTRIES", 280)            # exactly at the limit
+    assert torch.allclose(up.conv_transpose2d(x, w), want)
+    monkeypatch.setattr(up, "_MAX_MATRIX_ENTRIES", 279)            # one entry short
+    with pytest.raises(ValueError, match=r"^the output \(2, 5, 4, 7\) .* would have 280 entries"):
+        up.conv_transpose2d(x, w)
+
+
+def test_conv_matrix_refuses_a_kernel_larger_than_the_padded_input():
+    w = torch.rand(1, 1, 5, 5)
+    for size, padding in ((2, 1), ((2, 6), (1, 0)), ((6, 2), (0, 1))):
+        x = torch.rand(1, 1, *((size, size) if isinstance(size, int) else size))
+        with pytest.raises(RuntimeError):                          # torch refuses it too
+            F.conv2d(x, w, padding=padding)
+        with pytest.raises(ValueError, match=r"^the kernel \(5, 5\) is larger than the padded"):
+            up.conv_matrix(w, size, padding=padding)
+    x = torch.rand(1, 1, 3, 3)                                      # 3 + 2 * 1 = 5: fits
+    m = up.conv_matrix(w, 3, padding=1)
+    assert torch.allclose(m @ x.reshape(-1), F.conv2d(x, w, padding=1).reshape(-1), atol=1e-6)
