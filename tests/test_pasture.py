@@ -183,3 +183,15 @@ def test_void_border_rejects_negative_labels():
     with pytest.raises(ValueError, match=r"^label must hold class ids >= 0, got minimum -1"):
         pasture.void_border(np.array([[-1, 0], [1, 1]], np.int8))
     assert pasture.void_border(np.zeros((0, 0), np.int8)).shape == (0, 0)
+
+
+def test_void_border_wider_than_the_image_returns_at_once():
+    # found by a longer run of tests/test_properties.py (issue 13): width=10**12 looped for hours
+    label = np.zeros((6, 9), np.uint8)
+    label[0, 0] = 1                          # corner object: the far corner is 5 + 8 steps away
+    full = pasture.void_border(label, width=2 * (5 + 8))
+    assert (pasture.void_border(label, width=2 * (5 + 8) - 2) != VOC_VOID).sum() == 1
+    assert (full == VOC_VOID).all()
+    assert np.array_equal(pasture.void_border(label, width=10**12), full)
+    assert np.array_equal(pasture.void_border(np.zeros((3, 3), np.uint8), width=10**12),
+                          np.zeros((3, 3), np.uint8))       # no outline: nothing to grow
