@@ -353,3 +353,13 @@ def test_layers_that_are_not_names_are_a_type_error():
     for bad in (torch.tensor(1.0), np.zeros((2, 2), np.float16), ("pool2", 3), 5):
         with pytest.raises(TypeError, match=r"^layers must be a sequence of layer names \(str\)"):
             HypercolumnNet(21, bad)
+
+
+def test_grid_classifier_refuses_an_absurd_grid():
+    # found by a longer run of tests/test_properties.py (issue 13): grid=10**12 overflowed expand()
+    from course_lib.models.hypercolumn import GridClassifier
+    with pytest.raises(ValueError, match=r"^grid=1000000000000 gives 10{24} classifiers"):
+        GridClassifier(2, 2, 10**12)
+    with pytest.raises(ValueError, match=r"^grid=8193 gives 67125249 classifiers of 2 x 3 weights"):
+        GridClassifier(2, 2, 8193)                  # 8193**2 * 6 > 2**28
+    assert GridClassifier(2, 2, 5).weight.shape == (25, 2, 2)

@@ -62,6 +62,10 @@ def _check_layers(layers, name: str = "layers") -> tuple[str, ...]:
     return layers
 
 
+#: Most weights of a GridClassifier (1 GiB of float32): a larger grid is a typo.
+_MAX_GRID_WEIGHTS = 1 << 28
+
+
 def _check_grid(grid) -> int:
     return check_int(grid, "grid", low=1)
 
@@ -317,8 +321,11 @@ class GridClassifier(nn.Module):
         self.in_channels = check_channels(in_channels, "in_channels")
         self.num_classes = check_channels(num_classes, "num_classes")
         self.grid = _check_grid(grid)
-        one = nn.Conv2d(in_channels, num_classes, 1)          # PyTorch's default init
         G2 = self.grid * self.grid
+        if G2 * (self.in_channels + 1) * self.num_classes > _MAX_GRID_WEIGHTS:
+            raise ValueError(f"grid={self.grid} gives {G2} classifiers of {self.num_classes} x "
+                             f"{self.in_channels + 1} weights: more than {_MAX_GRID_WEIGHTS} in all")
+        one = nn.Conv2d(in_channels, num_classes, 1)          # PyTorch's default init
         self.weight = nn.Parameter(one.weight.detach()[:, :, 0, 0].expand(G2, -1, -1).clone())
         self.bias = nn.Parameter(one.bias.detach().expand(G2, -1).clone())
 
