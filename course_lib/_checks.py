@@ -161,6 +161,16 @@ def check_size_pair(size, name: str = "size") -> tuple[int, int]:
     return h, w
 
 
+#: Most iterations of an iterative method (mean field, ICM, SLIC): they converge in tens;
+#: a typo such as 10**12 would run for days.
+MAX_ITERATIONS = 10_000
+
+
+def check_iterations(value, name: str, *, low: int = 0) -> int:
+    """Return ``value`` as an int in ``[low, MAX_ITERATIONS]``."""
+    return check_int(value, name, low=low, high=MAX_ITERATIONS)
+
+
 def check_names(value, name: str, what: str = "names") -> tuple[str, ...]:
     """Return ``value``, a sequence of strings (not one string), as a tuple; else TypeError."""
     items = None

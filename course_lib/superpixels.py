@@ -29,6 +29,7 @@ from ._checks import (
     check_finite,
     check_ignore_index,
     check_int,
+    check_iterations,
     check_positive,
     check_real,
     float_tensor,
@@ -189,7 +190,7 @@ def slic(
     img = rgb_image(image)
     n_segments = check_int(n_segments, "n_segments", low=1)
     compactness = check_positive(compactness, "compactness")
-    max_num_iter = check_int(max_num_iter, "max_num_iter", low=1)
+    max_num_iter = check_iterations(max_num_iter, "max_num_iter", low=1)
     start_label = check_choice(check_int(start_label, "start_label"), "start_label", (0, 1))
     enforce_connectivity = check_bool(enforce_connectivity, "enforce_connectivity")
     min_size_factor = check_real(min_size_factor, "min_size_factor", low=0)

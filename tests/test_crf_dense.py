@@ -225,7 +225,7 @@ def test_rejects_probabilities_not_summing_to_one(small):
 
 def test_rejects_negative_iterations(small):
     unary, image = small
-    with pytest.raises(ValueError, match="iterations must be an integer >= 0"):
+    with pytest.raises(ValueError, match=r"iterations must be an integer in \[0, 10000\], got -1"):
         dense_crf(unary, image, iterations=-1)
 
 
@@ -408,3 +408,20 @@ def test_kl_divergence_wants_probabilities(small):
         with pytest.raises(ValueError, match=r"^Q must hold probabilities in \[0, 1\]"):
             crf.kl_divergence(torch.full((C, H, W), bad))
     assert np.isfinite(crf.kl_divergence(torch.full((C, H, W), 1.0 / C)))
+
+
+def test_iterations_are_bounded(small):
+    # found by a longer run of tests/test_properties.py (issue 13): iterations=10**12 ran forever
+    from course_lib import superpixels
+    from course_lib.crf import grid
+    unary, image = small
+    crf = DenseCRF(unary, image, **PARAMS)
+    for call in (lambda n: dense_crf(unary, image, iterations=n), lambda n: crf.inference(n),
+                 lambda n: grid.mean_field_grid(unary, grid.potts_pairwise((8, 10)), iterations=n),
+                 lambda n: grid.icm(unary, grid.potts_pairwise((8, 10)), iterations=n)):
+        with pytest.raises(ValueError, match=r"^iterations must be an integer in \[0, 10000\], "
+                                             r"got 1000000000000"):
+            call(10**12)
+    with pytest.raises(ValueError, match=r"^max_num_iter must be an integer in \[1, 10000\]"):
+        superpixels.slic(image, n_segments=4, max_num_iter=10**12)
+    assert torch.isfinite(crf.inference(0)).all()

@@ -38,6 +38,7 @@ from .._checks import (
     check_device,
     check_float_dtype,
     check_int,
+    check_iterations,
     check_positive,
     check_real,
     float_tensor,
@@ -252,7 +253,7 @@ class DenseCRF:
 
     def inference(self, iterations: int = 5) -> Tensor:
         """Run mean field from ``softmax(-unary)``; returns Q (Tensor[C, H, W])."""
-        iterations = check_int(iterations, "iterations", low=0)
+        iterations = check_iterations(iterations, "iterations")
         Q = _softmax_rows(-self.unary)
         for _ in range(iterations):
             Q = self._step(Q)
@@ -348,7 +349,7 @@ def dense_crf(unary_or_probs: Tensor, image: Tensor, *, sxy_gaussian=3.0, compat
     P. Krähenbühl, V. Koltun, "Efficient Inference in Fully Connected CRFs with
     Gaussian Edge Potentials", NIPS 2011. arXiv:1210.5644
     """
-    iterations = check_int(iterations, "iterations", low=0)
+    iterations = check_iterations(iterations, "iterations")
     probabilities = check_bool(probabilities, "probabilities")
     x = float_tensor(unary_or_probs, "unary_or_probs", ndim=3, layout="(C, H, W)",
                      non_empty=True)

@@ -34,6 +34,7 @@ from .._checks import (
     check_finite,
     check_float_dtype,
     check_int,
+    check_iterations,
     check_real,
     check_size_pair,
     float_tensor,
@@ -363,7 +364,7 @@ def icm(unary: Tensor, weights: Tensor, iterations: int = 10, *,
     u = _check_unary(unary)
     C, H, W = u.shape
     w = _check_weights(weights, H, W, u.device).to(u.dtype)
-    n = check_int(iterations, "iterations", low=0)
+    n = check_iterations(iterations, "iterations")
     y = u.argmin(0) if init is None else _check_labels(init, C, H, W, u.device, "init").clone()
     history = [float(_energy(y, u, w))]
     colours = _colouring(H, W, w.shape[0], u.device)
@@ -421,7 +422,7 @@ def mean_field_grid(unary: Tensor, weights: Tensor, iterations: int = 10, *,
     u = _check_unary(unary)
     C, H, W = u.shape
     w = _check_weights(weights, H, W, u.device).to(u.dtype)
-    n = check_int(iterations, "iterations", low=0)
+    n = check_iterations(iterations, "iterations")
     damping = check_real(damping, "damping", low=0, high=1, high_open=True)
     schedule = check_choice(schedule, "schedule", ("checkerboard", "parallel"))
     q = torch.softmax(-u, 0)
