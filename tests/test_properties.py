@@ -11,7 +11,8 @@ negative, out-of-range or huge numbers, or the wrong type altogether. Every call
 * raise ``TypeError`` / ``ValueError`` (or a documented dataset error) whose message names
   one of the function's arguments;
 
-within ``TIME_LIMIT`` seconds (a hard watchdog ends the run on a hang). Anything else, such
+within ``TIME_LIMIT`` seconds (a hard watchdog ends the run on a hang, leaving the call and its
+stack in ``WATCHDOG_LOG``). Anything else, such
 as an ``IndexError`` or ``RuntimeError`` from deep inside torch, fails the test.
 
 The examples are derandomised, so that CI sees the same inputs every run; the whole file
@@ -107,6 +108,9 @@ SCALE = int(os.environ.get("COURSE_PROPERTY_SCALE", "1"))
 RANDOM = os.environ.get("COURSE_PROPERTY_RANDOM", "0") == "1"
 TIME_LIMIT = 30.0          # seconds a call may take (the machine may be busy)
 WATCHDOG = 300.0           # a call still running after this long ends the run (a hang)
+#: The call in progress and, after a hang, its stack: pytest captures stderr and a run the
+#: watchdog ends cannot report, so a run that stops without a summary left its hang here.
+WATCHDOG_LOG = Path(tempfile.gettempdir()) / "course_lib_property_watchdog.txt"
 DOCUMENTED_ERRORS = (TypeError, ValueError, FileNotFoundError)
 
 
@@ -494,7 +498,10 @@ def _names_an_argument(message: str, fn) -> bool:
 
 
 def call_and_check(name: str, fn, kwargs: dict) -> None:
-    faulthandler.dump_traceback_later(WATCHDOG, exit=True)     # a hang ends the run loudly
+    log = WATCHDOG_LOG.open("w")
+    log.write(f"{name}({_describe(kwargs)}) ran for more than {WATCHDOG:.0f} s:\n")
+    log.flush()
+    faulthandler.dump_traceback_later(WATCHDOG, exit=True, file=log)   # a hang ends the run
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -512,6 +519,7 @@ def call_and_check(name: str, fn, kwargs: dict) -> None:
         return
     finally:
         faulthandler.cancel_dump_traceback_later()
+        log.close()
         plt.close("all")
         seconds = time.perf_counter() - start
         assert seconds < TIME_LIMIT, f"{name}({_describe(kwargs)}) took {seconds:.1f} s"
