@@ -727,3 +727,65 @@ def test_documented_defaults():
     s = metrics.scores(torch.tensor([[2, 1], [0, 4]]))
     assert s.table() == s.table(digits=3)
     assert "0.667" in s.table() and "0.6667" not in s.table()
+
+
+# ------------------------------------------------------------- mutation survivors (issue 13)
+def _trimap_reference(pred, target, width, void=None):
+    """scipy: boundaries = pixels with an 8-neighbour of another label, band = square dilation."""
+    p, t = np.asarray(pred), np.asarray(target)
+    H, W = t.shape
+    edge = np.zeros(t.shape, bool)
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a = (slice(0, H - dy), slice(max(0, -dx), W - max(0, dx)))
+        b = (slice(dy, H), slice(max(0, dx), W - max(0, -dx)))
+        diff = t[a] != t[b]
+        edge[a] |= diff
+        edge[b] |= diff
+    band = ndimage.binary_dilation(edge, np.ones((2 * width + 1,) * 2, bool)) if width else edge
+    if void is not None:
+        band &= t != void
+    return int(((p == t) & band).sum()), int(band.sum())
+
+
+def test_trimap_accuracy_of_a_batch_pools_its_images():
+    g = np.random.default_rng(3)
+    target = g.integers(0, 3, (2, 12, 10))
+    target[1, :6] = 0                                    # a different image, other band size
+    pred = np.where(g.random(target.shape) < 0.7, target, (target + 1) % 3)
+    for width in (0, 1, 3):
+        (c0, n0), (c1, n1) = (_trimap_reference(pred[i], target[i], width) for i in range(2))
+        got = metrics.trimap_accuracy(torch.from_numpy(pred), torch.from_numpy(target), 3,
+                                      width=width)
+        assert float(got) == pytest.approx((c0 + c1) / (n0 + n1))
+
+
+def test_trimap_accuracy_of_a_one_pixel_band():
+    # the pixel next to void: its band (both sides of the outline) minus the void pixel
+    target = torch.tensor([[0, VOID]])
+    assert _trimap_reference([[0, 0]], [[0, VOID]], 0, VOID) == (1, 1)
+    assert float(metrics.trimap_accuracy(torch.tensor([[0, 0]]), target, 2, width=0)) == 1.0
+    assert float(metrics.trimap_accuracy(torch.tensor([[1, 0]]), target, 2, width=0)) == 0.0
+
+
+def test_boundary_recall_of_a_class_with_one_boundary_pixel():
+    # class 1 is a single pixel: one boundary pixel in the truth; a prediction without it
+    # matches none of it (recall 0), and one with it matches it (recall 1)
+    target = torch.zeros(5, 5, dtype=torch.long)
+    target[2, 2] = 1
+    missed = metrics.boundary_f_score(torch.zeros_like(target), target, 2, tolerance=1)
+    assert float(missed.recall[1]) == 0.0
+    hit = metrics.boundary_f_score(target, target, 2, tolerance=1)
+    assert float(hit.recall[1]) == 1.0
+
+
+def test_wrapper_metrics_carry_their_names():
+    for name in ("pixel_accuracy", "mean_iou", "iou_per_class", "class_accuracy",
+                 "mean_class_accuracy", "frequency_weighted_iou"):
+        fn = getattr(metrics, name)
+        assert fn.__name__ == fn.__qualname__ == name
+
+
+def test_out_of_range_message_lists_at_most_five_values():
+    target = torch.arange(10, 18)                        # 8 bad values for 3 classes
+    with pytest.raises(ValueError, match=r"found \[10, 11, 12, 13, 14\] \(8 pixels\)"):
+        metrics.confusion_matrix(torch.zeros(8, dtype=torch.long), target, 3, ignore_index=None)
