@@ -50,6 +50,9 @@ __all__ = [
     "undersegmentation_error",
 ]
 
+#: Widest pre-smoothing of :func:`felzenszwalb` (scipy's kernel has 8 sigma + 1 taps).
+_MAX_SIGMA = 1e5
+
 # sRGB (D65) -> XYZ, the matrix of skimage.color.rgb2lab
 _XYZ_FROM_RGB = (
     (0.412453, 0.357580, 0.180423),
@@ -341,7 +344,7 @@ def felzenszwalb(image: Tensor, scale: float = 100.0, sigma: float = 0.8, min_si
     scale : float
         Larger means larger regions (the ``k`` of the paper).
     sigma : float
-        Gaussian pre-smoothing.
+        Gaussian pre-smoothing, in ``[0, 1e5]`` (a wider Gaussian would need millions of taps).
     min_size : int
         Minimum region size, enforced after the merge.
 
@@ -358,7 +361,7 @@ def felzenszwalb(image: Tensor, scale: float = 100.0, sigma: float = 0.8, min_si
 
     img = rgb_image(image)
     scale = check_positive(scale, "scale")
-    sigma = check_real(sigma, "sigma", low=0)
+    sigma = check_real(sigma, "sigma", low=0, high=_MAX_SIGMA)
     min_size = check_int(min_size, "min_size", low=0)
     seg = _fz(img.detach().cpu().double().numpy(), scale=scale, sigma=sigma, min_size=min_size)
     return torch.from_numpy(seg.astype(np.int64)).to(img.device)

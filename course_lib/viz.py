@@ -224,6 +224,12 @@ def show_grid(panels, titles=None, *, kinds=None, ncols=None, size=3.0, legend=T
         ``"parts"`` (PART_NAMES), ``"instances"`` (ids, random colours, no legend)
         or ``"depth"`` (float, with a colour bar) per panel. By default: images
         are images, integer maps VOC labels, float maps depth.
+    ncols : int, optional
+        Panels per row (default: all in one row; more than the panels count as all).
+    size : float
+        Inches per panel.
+    legend : bool
+        A legend for each kind of label map shown.
     """
     import matplotlib.pyplot as plt
 
@@ -234,7 +240,7 @@ def show_grid(panels, titles=None, *, kinds=None, ncols=None, size=3.0, legend=T
         raise ValueError("panels must not be empty")
     if titles is not None and len(_check_names(titles, "titles")) != n:
         raise ValueError(f"titles has {len(titles)} entries for {n} panels")
-    ncols = n if ncols is None else check_int(ncols, "ncols", low=1)
+    ncols = n if ncols is None else min(check_int(ncols, "ncols", low=1), n)   # no empty columns
     arrays = [as_tensor(p, f"panels[{k}]").detach().cpu().numpy() for k, p in enumerate(panels)]
     arrays = [p.astype(np.uint8) if p.dtype == np.bool_ else p for p in arrays]   # masks: 0/1
     size = check_positive(size, "size")

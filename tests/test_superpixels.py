@@ -410,3 +410,12 @@ def test_negative_ground_truth_is_named_as_gt_label():
     for fn in (sp.boundary_recall, sp.undersegmentation_error):
         with pytest.raises(ValueError, match=r"^gt_label must be non-negative, got minimum -1"):
             fn(seg, gt)
+
+
+def test_felzenszwalb_refuses_an_absurd_sigma():
+    # found by a longer run of tests/test_properties.py (issue 13): sigma=10**12 asked scipy
+    # for a 58 TiB kernel
+    image = np.zeros((4, 5, 3), np.float32)
+    with pytest.raises(ValueError, match=r"^sigma must be >= 0 and <= 100000, got 1e\+12"):
+        sp.felzenszwalb(image, sigma=1e12)
+    assert sp.felzenszwalb(image, sigma=1e5).shape == (4, 5)

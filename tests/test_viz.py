@@ -192,3 +192,11 @@ def test_empty_label_map_is_rejected_like_an_empty_image(shape):
     with pytest.raises(ValueError, match=r"panels\[0\] must be non-empty"):
         viz.show_grid([torch.zeros(shape, dtype=torch.long)], kinds=["label"])
     plt.close("all")
+
+
+def test_show_grid_with_more_columns_than_panels():
+    # found by a longer run of tests/test_properties.py (issue 13): ncols=10**12 exhausted memory
+    panels = [np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.int64)]
+    fig, axes = viz.show_grid(panels, ncols=10**12)
+    assert np.asarray(axes).size == 2
+    plt.close(fig)
