@@ -233,6 +233,13 @@ def bilinear_upsample(x: Tensor, size_or_factor, align_corners: bool = False) ->
     return out
 
 
+def _check_factor(f: float, value) -> float:
+    if not (f > 0 and math.isfinite(f)):
+        raise ValueError(f"size_or_factor: a scale factor must be positive and finite, got "
+                         f"{value!r}")
+    return f
+
+
 def _size_or_factor(value, H: int, W: int):
     """((H_out, factor_y or None), (W_out, factor_x or None)) from a size or a factor."""
     def is_number(v):
@@ -244,17 +251,15 @@ def _size_or_factor(value, H: int, W: int):
         if all(isinstance(v, Integral) for v in value):
             sizes = [(int(value[0]), None), (int(value[1]), None)]
         else:
-            factors = [float(v) for v in value]
+            factors = [_check_factor(float(v), value) for v in value]
             sizes = [(math.floor(n * f), f) for n, f in zip((H, W), factors)]
     elif is_number(value):
-        f = float(value)
+        f = _check_factor(float(value), value)
         sizes = [(math.floor(H * f), f), (math.floor(W * f), f)]
     else:
         raise TypeError(f"size_or_factor must be a number (scale factor) or a pair "
                         f"(output size, or per-axis factors), got {type(value).__name__}")
-    for n, f in sizes:
-        if f is not None and not (f > 0 and math.isfinite(f)):
-            raise ValueError(f"size_or_factor: a scale factor must be positive and finite, got {f}")
+    for n, _ in sizes:
         if n < 1:
             raise ValueError(f"size_or_factor gives an output size {n} < 1 for input "
                              f"size {(H, W)}; got {value!r}")

@@ -499,7 +499,8 @@ def _names_an_argument(message: str, fn) -> bool:
 
 def call_and_check(name: str, fn, kwargs: dict) -> None:
     log = WATCHDOG_LOG.open("w")
-    log.write(f"{name}({_describe(kwargs)}) ran for more than {WATCHDOG:.0f} s:\n")
+    log.write(f"last call: {name}({_describe(kwargs)})\n(a stack below: it hung for "
+              f"{WATCHDOG:.0f} s)\n")
     log.flush()
     faulthandler.dump_traceback_later(WATCHDOG, exit=True, file=log)   # a hang ends the run
     start = time.perf_counter()

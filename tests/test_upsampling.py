@@ -629,3 +629,10 @@ def test_conv_matrix_refuses_a_kernel_larger_than_the_padded_input():
     x = torch.rand(1, 1, 3, 3)                                      # 3 + 2 * 1 = 5: fits
     m = up.conv_matrix(w, 3, padding=1)
     assert torch.allclose(m @ x.reshape(-1), F.conv2d(x, w, padding=1).reshape(-1), atol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [float("nan"), float("inf"), (2.0, float("nan")), -1.5, 0.0])
+def test_scale_factor_must_be_positive_and_finite(factor):
+    # found by a longer run of tests/test_properties.py (issue 13): NaN failed in math.floor
+    with pytest.raises(ValueError, match=r"^size_or_factor: a scale factor must be positive and finite"):
+        up.bilinear_upsample(torch.rand(1, 1, 2, 2), factor)
