@@ -224,3 +224,88 @@ def test_dense_crf_probabilities_use_the_same_unaries():
     image = torch.randint(0, 256, (6, 7, 3), generator=g, dtype=torch.uint8)
     torch.testing.assert_close(dense_crf(probs, image, probabilities=True, iterations=2),
                                dense_crf(U.unary_from_probabilities(probs), image, iterations=2))
+
+
+def test_zero_probabilities_and_prior_are_accepted():
+    """A zero table entry or prior is a valid probability (cost +inf); only a negative one
+    is refused."""
+    probs = torch.full((2, 2, 2, 2), 1 / 8)
+    probs[0] = 0.0
+    probs[0, 0, 0, 0] = 1.0                             # class 0: all mass on the black cell
+    model = U.ColorHistogramModel(probs, torch.tensor([1.0, 0.0]))
+    img = torch.zeros(1, 2, 3)
+    img[0, 1] = 1.0                                     # a black and a white pixel
+    u = model(img)
+    assert u[0, 0, 0].item() == 0.0 and u[0, 0, 1].item() == float("inf")
+    assert bool(torch.isinf(u[1]).all())                # prior 0: class 1 impossible
+    torch.testing.assert_close(model(img, use_prior=False)[1], torch.full((1, 2), np.log(8.0)))
+    # GaussianMixtureModel: a zero prior is accepted too, a negative one is refused
+    image, label = _two_colour_image("cpu")
+    gm = U.fit_gaussian_mixture(image, label, 2, n_components=1)
+    zero = U.GaussianMixtureModel(gm.mixtures, torch.tensor([1.0, 0.0]))
+    u = zero(image)
+    assert bool(torch.isinf(u[1]).all()) and bool(torch.isfinite(u[0]).all())
+    with pytest.raises(ValueError, match="prior must be non-negative"):
+        U.GaussianMixtureModel(gm.mixtures, torch.tensor([1.5, -0.5]))
+
+
+def test_gaussian_mixture_default_absent_cost():
+    """absent_cost defaults to 1e3 (the signatures), in the model and in the fit."""
+    image, label = _two_colour_image("cpu")
+    fitted = U.fit_gaussian_mixture(image, label, 3, n_components=1)
+    assert fitted.absent_cost == 1e3 and fitted.mixtures[2] is None
+    explicit = U.fit_gaussian_mixture(image, label, 3, n_components=1, absent_cost=1e3)
+    torch.testing.assert_close(fitted(image), explicit(image))
+    model = U.GaussianMixtureModel(fitted.mixtures, fitted.prior)
+    assert model.absent_cost == 1e3
+    u = model(image, use_prior=False)
+    assert bool((u[2] == 1e3).all())
+    torch.testing.assert_close(u, U.GaussianMixtureModel(fitted.mixtures, fitted.prior,
+                                                         1e3)(image, use_prior=False))
+
+
+def test_gaussian_mixture_matches_sklearn():
+    """Each class's mixture is scikit-learn's GaussianMixture fitted to its pixels with
+    reg_covar=1e-4 (and the seed as random_state), for every covariance type."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (6, 6, 3)) / 255.0        # float64 in [0, 1]: used as is
+    label = rng.integers(0, 2, (6, 6))
+    x = img.reshape(-1, 3)
+    for cov in ("full", "diag", "spherical", "tied"):
+        model = U.fit_gaussian_mixture(img, label, 2, n_components=2, covariance_type=cov, seed=5)
+        for c in range(2):
+            ref = GaussianMixture(2, covariance_type=cov, reg_covar=1e-4, random_state=5)
+            ref.fit(x[label.reshape(-1) == c])
+            np.testing.assert_allclose(model.mixtures[c].score_samples(x), ref.score_samples(x),
+                                       rtol=1e-6)
+    # a one-pixel class is one Gaussian of covariance reg_covar * I around its colour
+    label = np.full((6, 6), 255)
+    label[2, 3] = 0
+    model = U.fit_gaussian_mixture(img, label, 1, covariance_type="full")
+    peak = -1.5 * np.log(2 * np.pi * 1e-4)
+    assert model.mixtures[0].score_samples(img[2, 3][None])[0] == pytest.approx(peak, rel=1e-6)
+
+
+def test_histogram_bins_range():
+    """bins may be 1..256 (256: one cell per uint8 value); 257 is refused."""
+    img = np.zeros((2, 2, 3), np.uint8)
+    wrong = np.zeros((2, 3), np.int64)           # a mismatched label: fails after the checks
+    with pytest.raises(ValueError, match="does not match image"):
+        U.fit_color_histogram(img, wrong, 1, bins=256)
+    with pytest.raises(ValueError, match="bins must be an integer in"):
+        U.fit_color_histogram(img, np.zeros((2, 2), np.int64), 1, bins=257)
+
+
+def test_histogram_cell_limit_boundary():
+    """The guard allows num_classes * bins**3 up to 2**28 (checked before any allocation:
+    the mismatched label is the next error) and refuses more."""
+    img = np.zeros((2, 2, 3), np.uint8)
+    wrong = np.zeros((2, 3), np.int64)
+    for num_classes, bins in ((16, 256), (128, 128), (1024, 64), (8192, 32)):   # 2**28
+        with pytest.raises(ValueError, match="does not match image"):
+            U.fit_color_histogram(img, wrong, num_classes, bins=bins)
+    for num_classes, bins in ((17, 256), (129, 128), (1025, 64), (8193, 32)):   # more
+        with pytest.raises(ValueError, match="histogram cells are too many"):
+            U.fit_color_histogram(img, wrong, num_classes, bins=bins)
