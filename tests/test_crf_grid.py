@@ -240,16 +240,22 @@ def _neighbours(i, j, H, W, w):
             yield i - dy, j - dx, float(w[k, i - dy, j - dx])
 
 
+def _colour(i, j, w):
+    """Colour class of pixel (i, j): (i + j) % 2 on the 4-connected grid, 2 (i % 2) + j % 2 on
+    the 8-connected one (no two pixels of one class are neighbours)."""
+    return (i + j) % 2 if w.shape[0] == 2 else 2 * (i % 2) + j % 2
+
+
 def _icm_loop(u, w, sweeps):
-    """ICM by hand: pixels of colour (i + j) % 2 == 0, then 1 (4-connected grid)."""
+    """ICM by hand: the pixels of colour 0, then 1 (2, 3 on the 8-connected grid)."""
     C, H, W = u.shape
     y = u.argmin(0).tolist()
     for _ in range(sweeps):
-        for colour in (0, 1):
+        for colour in range(2 if w.shape[0] == 2 else 4):
             new = [row[:] for row in y]
             for i in range(H):
                 for j in range(W):
-                    if (i + j) % 2 != colour:
+                    if _colour(i, j, w) != colour:
                         continue
                     cost = [float(u[c, i, j]) + sum(wt for ii, jj, wt in _neighbours(i, j, H, W, w)
                                                     if y[ii][jj] != c) for c in range(C)]
@@ -261,31 +267,34 @@ def _icm_loop(u, w, sweeps):
 
 
 def _mean_field_loop(u, w, iterations):
-    """Checkerboard mean field by hand in float64 (4-connected grid)."""
+    """Checkerboard mean field by hand in float64 (colour classes as in _icm_loop)."""
     C, H, W = u.shape
     q = torch.softmax(-u.double(), 0)
     for _ in range(iterations):
-        for colour in (0, 1):
+        for colour in range(2 if w.shape[0] == 2 else 4):
             new = q.clone()
             for i in range(H):
                 for j in range(W):
-                    if (i + j) % 2 == colour:
+                    if _colour(i, j, w) == colour:
                         m = sum(wt * q[:, ii, jj] for ii, jj, wt in _neighbours(i, j, H, W, w))
                         new[:, i, j] = torch.softmax(-u[:, i, j].double() + m, 0)
             q = new
     return q
 
 
-def test_icm_equals_the_loop():
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_icm_equals_the_loop(connectivity):
     u, _ = _noisy(C=3, H=7, W=6, noise=1.5, seed=4)
-    w = G.contrast_weights(torch.rand(7, 6, 3, generator=torch.Generator().manual_seed(1)), 1.2)
+    w = G.contrast_weights(torch.rand(7, 6, 3, generator=torch.Generator().manual_seed(1)), 1.2,
+                           connectivity=connectivity)
     assert torch.equal(G.icm(u, w, 3).labels, _icm_loop(u, w, 3))
 
 
-def test_checkerboard_mean_field_equals_the_loop():
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_checkerboard_mean_field_equals_the_loop(connectivity):
     u, _ = _noisy(C=3, H=5, W=6, noise=1.0, seed=2)
     u = u.double()
-    w = G.potts_pairwise((5, 6), 0.7, dtype=torch.float64)
+    w = G.potts_pairwise((5, 6), 0.7, connectivity=connectivity, dtype=torch.float64)
     torch.testing.assert_close(G.mean_field_grid(u, w, 2).q, _mean_field_loop(u, w, 2))
 
 
@@ -327,3 +336,105 @@ def test_contrast_weights_refuse_colours_that_overflow():
         G.contrast_weights(image)
     image[0, 0, 0] = 1e6                                 # large but fine: finite weights
     assert torch.isfinite(G.contrast_weights(image)).all()
+
+
+# ----------------------------------------------------------------------------- mutation survivors (2)
+def test_zero_iterations_return_the_start():
+    # ICM starts from the unary argmin, mean field from Q = softmax(-U); 0 sweeps change nothing
+    u, _ = _noisy(C=3, H=5, W=6, noise=1.5, seed=3)
+    w = G.potts_pairwise((5, 6), 0.8)
+    start = u.argmin(0)
+    r = G.icm(u, w, 0)
+    assert torch.equal(r.labels, start)
+    assert r.energy == [pytest.approx(float(G.energy(start, u, w)))]
+    m = G.mean_field_grid(u, w, 0)
+    torch.testing.assert_close(m.q, torch.softmax(-u, 0))
+    assert torch.equal(m.labels, start) and len(m.energy) == len(m.free_energy) == 1
+    # and one sweep from the default start is one sweep from an explicit init=argmin
+    assert torch.equal(G.icm(u, w, 1).labels, G.icm(u, w, 1, init=start).labels)
+
+
+def test_mean_field_default_is_ten_iterations():
+    u, _ = _noisy(C=3, H=5, W=6, seed=5)
+    w = G.potts_pairwise((5, 6), 0.8)
+    default, ten = G.mean_field_grid(u, w), G.mean_field_grid(u, w, 10)
+    assert len(default.energy) == len(default.free_energy) == 11     # the start and 10 steps
+    assert torch.equal(default.q, ten.q) and default.free_energy == ten.free_energy
+
+
+def test_mean_field_damping_must_be_below_one():
+    u, w = torch.zeros(2, 3, 3), G.potts_pairwise((3, 3))
+    for bad in (1, 1.0, 1.5, -0.01):
+        with pytest.raises(ValueError, match=r"^damping must be >= 0 and < 1"):
+            G.mean_field_grid(u, w, 2, damping=bad)
+    q = G.mean_field_grid(u, w, 2, damping=0.999).q                  # just below 1 is fine
+    torch.testing.assert_close(q, torch.full_like(q, 0.5))
+
+
+def _single_flip_gains(y, u, w):
+    """Largest energy decrease that changing one pixel's label gives (brute force)."""
+    C, H, W = u.shape
+    e = _energy_loop(y, u, w)
+    best = -np.inf
+    for i, j, c in itertools.product(range(H), range(W), range(C)):
+        z = y.clone()
+        z[i, j] = c
+        best = max(best, e - _energy_loop(z, u, w))
+    return best
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_icm_stops_at_a_fixed_point(connectivity):
+    # it stops as soon as a sweep changes nothing, where no single pixel can improve
+    u, _ = _noisy(C=3, H=5, W=5, noise=1.5, seed=6)
+    w = G.contrast_weights(torch.rand(5, 5, 3, generator=torch.Generator().manual_seed(2)), 1.0,
+                           connectivity=connectivity)
+    r = G.icm(u, w, 50)
+    assert 2 <= len(r.energy) < 51 and r.energy[-1] == r.energy[-2]
+    assert _single_flip_gains(r.labels, u, w) <= 1e-5
+    again = G.icm(u, w, 5, init=r.labels)
+    assert torch.equal(again.labels, r.labels) and len(again.energy) == 2
+
+
+def _energies(ys, u, w):
+    """Potts energy of each labelling in ys (N, H, W), numpy, by the definition."""
+    C, H, W = u.shape
+    e = np.take_along_axis(u[None], ys[:, None], 1)[:, 0].sum((1, 2))
+    for k, (dy, dx) in enumerate(G.OFFSETS[: w.shape[0]]):
+        for i, j in itertools.product(range(H), range(W)):
+            if 0 <= i + dy < H and 0 <= j + dx < W:
+                e = e + w[k, i, j] * (ys[:, i, j] != ys[:, i + dy, j + dx])
+    return e
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_each_expansion_move_is_the_best_one(seed, connectivity):
+    # every move of the first cycle (alpha = 0, 1, 2) equals the best of all 2**12 expansions
+    # (weak edges, so that the best moves are not all-or-nothing)
+    g = torch.Generator().manual_seed(seed)
+    C, H, W = 3, 3, 4
+    u = torch.rand(C, H, W, generator=g, dtype=torch.float64)
+    w = G.contrast_weights(torch.rand(H, W, 3, generator=g), 0.2, connectivity=connectivity).double()
+    init = torch.randint(0, C, (H, W), generator=g)
+    hist = G.alpha_expansion(u, w, max_cycles=1, init=init).energy
+    un, wn, y = u.numpy(), w.numpy(), init.numpy()
+    moves = np.array(list(itertools.product([False, True], repeat=H * W))).reshape(-1, H, W)
+    e = _energies(y[None], un, wn)[0]
+    assert hist[0] == pytest.approx(e, abs=1e-12)
+    for alpha in range(C):
+        cands = np.where(moves, alpha, y[None])
+        energies = _energies(cands, un, wn)
+        if energies.min() < e - 1e-9 * (1 + abs(e)):
+            y, e = cands[energies.argmin()], energies.min()
+        assert hist[alpha + 1] == pytest.approx(e, abs=1e-12)
+
+
+def test_expansion_takes_a_move_only_if_it_gains_more_than_the_tolerance():
+    # a move must lower the energy by more than 1e-9 (1 + |E|), so that rounding cannot cycle
+    w = G.potts_pairwise((1, 1), dtype=torch.float64)
+    init = torch.zeros(1, 1, dtype=torch.long)
+    for gain, taken in ((1e-9, False), (2e-9, True)):              # from E = 0
+        u = torch.tensor([[[0.0]], [[-gain]]], dtype=torch.float64)
+        r = G.alpha_expansion(u, w, init=init)
+        assert int(r.labels) == int(taken) and r.final_energy == (-gain if taken else 0.0)
