@@ -20,8 +20,8 @@ The tests run inside one worker process per module (torch is imported once); eac
 gets fresh imports of course_lib and of the test files. The unmutated run records which test
 executes which line of the module (a line tracer), and a mutant inside a function runs only
 the tests that execute its statement: the others run the original code unchanged, so they
-cannot kill it (a mutant in module-level code, run at import, gets every test). A mutant no
-test reaches survives without a run.
+cannot kill it (a mutant in code that runs at import, module-level or in a function called
+then, gets every test). A mutant no test reaches survives without a run.
 
 Run:  .venv/bin/python tests/mutation.py [--sample 40] [--seed 0] [module ...]
       (modules: keys of MODULES, e.g. metrics crf/grid; default: all that exist)
@@ -88,6 +88,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("metrics", "> -> >=", _FAST_PATH): "takes the checked slow path at the boundary: same counts",
     ("metrics", "0 -> 1", _FAST_PATH): "takes the checked slow path more often: same counts",
     ("metrics", "max -> min", _FAST_PATH): "takes the checked slow path more often: same counts",
+    ("metrics", "< -> <=", _FAST_PATH): "takes the checked slow path when a label is 0 too: "
+                                        "same counts",
+    ("metrics", "1 -> 2", _FAST_PATH): "moves the fast path's size bound (K * K + 2 or 2 << 20 "
+                                       "bins): both paths give the same counts and errors",
     ("metrics", "20 -> 21", _FAST_PATH): "takes the fast path up to 2**21 bins instead of 2**20: "
                                          "its bincount catches the same bad targets, same counts",
     ("metrics", "- -> +", "t_hi = K - 1"): "only sizes the code dtype (int32 or int64) from a "
@@ -282,7 +286,13 @@ class _LineRecorder:
     def __init__(self, filename: str):
         self.filename = filename
         self.lines: dict[str, set[int]] = {}
-        self._current: set[int] | None = None
+        #: lines run outside any test: at import (collection), e.g. a function that builds
+        #: the module's wrappers; a mutant there can change what every test sees
+        self.import_lines: set[int] = set()
+        self._current: set[int] | None = self.import_lines
+
+    def pytest_sessionstart(self, session):
+        sys.settrace(self._trace)
 
     def _trace(self, frame, event, arg):
         if frame.f_code.co_filename != self.filename:
@@ -304,6 +314,10 @@ class _LineRecorder:
     def pytest_runtest_logfinish(self, nodeid, location):
         sys.settrace(None)
         threading.settrace(None)
+        self._current = None
+
+    def pytest_collection_finish(self, session):
+        sys.settrace(None)
         self._current = None
 
 
@@ -351,7 +365,8 @@ def worker(package_dir: str, module: str, tests: list[str], jobs: list[dict], ti
             plugins = [recorder]
         else:
             plugins = []
-            if job.get("reach") is not None:
+            if job.get("reach") is not None and not any(
+                    job["reach"][0] <= n <= job["reach"][1] for n in recorder.import_lines):
                 first, last = job["reach"]
                 selected = [node for node, lines in recorder.lines.items()
                             if any(first <= n <= last for n in lines)]
