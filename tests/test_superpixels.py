@@ -1,5 +1,7 @@
 """Tests for course_lib.superpixels: SLIC against scikit-image, pooling, metrics."""
 
+import itertools
+
 import imgviz
 import numpy as np
 import pytest
@@ -419,3 +421,21 @@ def test_felzenszwalb_refuses_an_absurd_sigma():
     with pytest.raises(ValueError, match=r"^sigma must be >= 0 and <= 100000, got 1e\+12"):
         sp.felzenszwalb(image, sigma=1e12)
     assert sp.felzenszwalb(image, sigma=1e5).shape == (4, 5)
+
+
+def test_seed_grid_equals_skimage_regular_grid():
+    # every shape class: square, wide, tall, thinner than a cell, fewer pixels than segments
+    from skimage.util import regular_grid
+    shapes = [(H, W) for H in (1, 2, 3, 5, 8, 13, 40, 75) for W in (1, 3, 7, 20, 75, 200)]
+    for (H, W), n in itertools.product(shapes, (1, 2, 5, 10, 100, 101, 400)):
+        gy, gx = regular_grid((H, W), n)
+        want = tuple((int(g.start or 0), int(g.step or 1)) for g in (gy, gx))   # None: all
+        assert sp._grid_slices(H, W, n) == want, (H, W, n)
+
+
+def test_slic_default_segment_count_is_skimages_100():
+    # 75 x 75: 100 segments give a step of round(7.5) = 8, 101 a step of 7
+    img = skimage.data.coffee()[:75, :75]
+    default = sp.slic(img)
+    assert torch.equal(default, sp.slic(img, n_segments=100))
+    assert not torch.equal(default, sp.slic(img, n_segments=101))
