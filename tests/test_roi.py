@@ -77,6 +77,14 @@ def grads(fn, x, boxes, *args):
     return out, gx
 
 
+def _pool_1x2_equals_torchvision(x, boxes):
+    """roi_pool to 1 x 2 bins: values equal to torchvision's, gradients to the last bits."""
+    ref, gref = grads(tvo.roi_pool, x, boxes, (1, 2), 1.0)
+    out, gout = grads(roi.roi_pool, x, boxes, (1, 2), 1.0)
+    assert torch.equal(out, ref)
+    torch.testing.assert_close(gout, gref, rtol=1e-14, atol=1e-14)
+
+
 def max_diff(a, b):
     return (a - b).abs().max().item() if a.numel() else 0.0
 
@@ -285,10 +293,7 @@ def test_roi_pool_large_bins(device):
     x = torch.randn(1, 2, 40, 45, dtype=torch.float64, device=device)
     boxes = torch.tensor([[0, 0.0, 0, 44, 39], [0, 3.0, 1, 20, 39], [0, 10.0, 12, 11, 13]],
                          dtype=torch.float64, device=device)
-    ref, gref = grads(tvo.roi_pool, x, boxes, (1, 2), 1.0)
-    out, gout = grads(roi.roi_pool, x, boxes, (1, 2), 1.0)
-    assert torch.equal(out, ref)
-    torch.testing.assert_close(gout, gref, rtol=1e-14, atol=1e-14)
+    _pool_1x2_equals_torchvision(x, boxes)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -336,10 +341,7 @@ def test_roi_pool_big_blocks(device):
     x = torch.randn(2, 16, 33, 40, generator=gen, dtype=torch.float64).clamp(min=0).round().to(device)
     boxes = torch.tensor([[0, 0.0, 0, 39, 32], [1, 0.0, 0, 39, 32], [1, 2.0, 1, 38, 31]],
                          dtype=torch.float64, device=device)
-    ref, gref = grads(tvo.roi_pool, x, boxes, (1, 2), 1.0)
-    out, gout = grads(roi.roi_pool, x, boxes, (1, 2), 1.0)
-    assert torch.equal(out, ref)
-    torch.testing.assert_close(gout, gref, rtol=1e-14, atol=1e-14)
+    _pool_1x2_equals_torchvision(x, boxes)
 
 
 def test_roi_pool_half_precision(device):
