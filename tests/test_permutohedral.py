@@ -161,3 +161,10 @@ def test_exact_filter_refuses_one_far_point():
     f[0, 0] = 1e7                                          # one point far from the others
     with pytest.raises(ValueError, match="features spread too far for exact filtering"):
         gaussian_filter_exact(f, torch.ones(1000, 1, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("shape", [(0, 2), (3, 0), (0, 0)])
+def test_empty_features_are_refused(shape):
+    with pytest.raises(ValueError, match=r"^features must have shape \(N, d\) with N, d >= 1, "
+                                         rf"got shape \({shape[0]}, {shape[1]}\)"):
+        Permutohedral(torch.zeros(shape))
