@@ -94,6 +94,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "int32 or int64 indices from a slightly larger bound (near 2**31 entries): same values",
     ("crf/permutohedral", "0 -> 1", "idx = table.index_select(0, codes.clamp(0, size))"): "codes "
         "0 and 1 are no vertex (every vertex code is at least D sum(m) >= 2): both read 'absent'",
+    ("crf/dense", "+ -> -", "self.norm = 1.0 / torch.sqrt(raw + 1e-20)"): "raw is at least "
+        "about 1 (the self term): raw - 1e-20 rounds to raw as raw + 1e-20 does",
+    ("superpixels", "> -> >=", "small = (size > 0) & (size < min_size)"): "connected "
+        "components are numbered 0..n-1 and none is empty: no size is 0",
+    ("upsampling", "- -> +", "if dim == x.ndim - 1:"): "index_select instead of advanced "
+        "indexing along the last dimension: same values, only slower",
+    ("upsampling", "0.0 -> 1.0", "scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0"): "one "
+        "output pixel samples source position 0 * scale = 0 whatever the scale",
     ("superpixels", "0 -> 1", "if dims[0][0] < steps[0]:"): "steps[1] for steps[0]: the two "
         "are the same number there (dims[1][0] and dims[0][1] are killed)",
     ("metrics", "< -> <=", _FAST_PATH): "takes the checked slow path when a label is 0 too: "

@@ -425,3 +425,35 @@ def test_iterations_are_bounded(small):
     with pytest.raises(ValueError, match=r"^max_num_iter must be an integer in \[1, 10000\]"):
         superpixels.slic(image, n_segments=4, max_num_iter=10**12)
     assert torch.isfinite(crf.inference(0)).all()
+
+
+def test_absurd_size_limit_at_its_boundary(monkeypatch):
+    from course_lib.crf import dense as dense_module
+    monkeypatch.setattr(dense_module, "_MAX_PIXELS", 12)
+    assert dense_module.dense_crf_features(3, 4, sxy=3).shape == (12, 2)     # exactly the limit
+    with pytest.raises(ValueError, match=r"^H x W = 13 x 1 is too large: at most 12 pixels"):
+        dense_module.dense_crf_features(13, 1, sxy=3)
+    assert dense_module.dense_crf_features(1, 1, sxy=3).shape == (1, 2)       # one pixel is fine
+
+
+def test_inference_is_finite_for_unaries_of_large_spread(small):
+    # softmax subtracts each row's maximum: a spread of 200 must not overflow exp in float32
+    unary, image = small
+    big = unary.clone()
+    big[0] += 200.0                                      # label 0 costs 200 more everywhere
+    crf = DenseCRF(big, image, **PARAMS)
+    q0 = crf.inference(0)
+    torch.testing.assert_close(q0, torch.softmax(-big, 0))
+    assert torch.isfinite(crf.inference(3)).all()
+
+
+def test_kl_divergence_checks_every_entry_of_q(small):
+    unary, image = small
+    crf = DenseCRF(unary, image, **PARAMS)
+    C, H, W = crf.shape
+    q = torch.full((C, H, W), 1.0 / C, dtype=torch.float64)
+    q[0, 0, 0] = -0.5                                    # one bad entry among good ones
+    with pytest.raises(ValueError, match=r"^Q must hold probabilities in \[0, 1\]"):
+        crf.kl_divergence(q)
+    q[0, 0, 0] = -1e-6                                   # rounding noise at the tolerance: fine
+    assert np.isfinite(crf.kl_divergence(q))

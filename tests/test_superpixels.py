@@ -439,3 +439,9 @@ def test_slic_default_segment_count_is_skimages_100():
     default = sp.slic(img)
     assert torch.equal(default, sp.slic(img, n_segments=100))
     assert not torch.equal(default, sp.slic(img, n_segments=101))
+
+
+def test_find_boundaries_default_void_is_255():
+    label = torch.tensor([[1, 1, 255, 0, 0]])
+    assert torch.equal(sp.find_boundaries(label), sp.find_boundaries(label, ignore_index=255))
+    assert not torch.equal(sp.find_boundaries(label), sp.find_boundaries(label, ignore_index=None))

@@ -636,3 +636,12 @@ def test_scale_factor_must_be_positive_and_finite(factor):
     # found by a longer run of tests/test_properties.py (issue 13): NaN failed in math.floor
     with pytest.raises(ValueError, match=r"^size_or_factor: a scale factor must be positive and finite"):
         up.bilinear_upsample(torch.rand(1, 1, 2, 2), factor)
+
+
+def test_one_pixel_sizes_are_valid():
+    # the smallest legal sizes (mutation survivors: minimum 1 raised to 2 went unnoticed)
+    assert torch.equal(up.overlap_count(1, 3), torch.ones(3, 3, dtype=torch.long))
+    assert torch.equal(up.overlap_count(3, 1), torch.ones(3, 3, dtype=torch.long))
+    x = torch.rand(1, 2, 4, 4)
+    pooled, idx = F.max_pool2d(x, 1, return_indices=True)
+    torch.testing.assert_close(up.max_unpool2d(pooled, idx, 1), F.max_unpool2d(pooled, idx, 1))
