@@ -722,10 +722,11 @@ def bilinear_upsampling_layer(channels: int, factor: int, *, learnable: bool = T
     k = 2 * factor - factor % 2
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+    weight = bilinear_kernel(factor, channels, dtype=dtype, device=device)   # checks size, device
     layer = nn.ConvTranspose2d(channels, channels, k, stride=factor, padding=factor // 2,
                                groups=channels, bias=False, dtype=dtype, device=device)
     with torch.no_grad():
-        layer.weight.copy_(bilinear_kernel(factor, channels, dtype=dtype, device=device))
+        layer.weight.copy_(weight)
     layer.weight.requires_grad_(learnable)
     return layer
 

@@ -645,3 +645,14 @@ def test_one_pixel_sizes_are_valid():
     x = torch.rand(1, 2, 4, 4)
     pooled, idx = F.max_pool2d(x, 1, return_indices=True)
     torch.testing.assert_close(up.max_unpool2d(pooled, idx, 1), F.max_unpool2d(pooled, idx, 1))
+
+
+def test_bilinear_layer_checks_its_size_before_allocating():
+    # found by a longer run of tests/test_properties.py (issue 13): channels=10**12 reached
+    # nn.ConvTranspose2d, which tried to allocate 128 TB
+    with pytest.raises(ValueError, match=r"^bilinear_kernel\(factor=2, channels=1000000000000\) "
+                                         r"would have"):
+        up.bilinear_upsampling_layer(10**12, 2)
+    with pytest.raises(TypeError, match=r"^device must be a str or torch.device"):
+        up.bilinear_upsampling_layer(2, 2, device=3)
+    assert up.bilinear_upsampling_layer(3, 2).weight.shape == (3, 1, 4, 4)
