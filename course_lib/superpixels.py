@@ -264,7 +264,8 @@ def slic(
     seg = assign.reshape(nby, nbx, sy, sx).permute(0, 2, 1, 3).reshape(nby * sy, nbx * sx)
     seg = seg[top: top + H, left: left + W]
     if enforce_connectivity:
-        min_size = int(min_size_factor * H * W / K)
+        # (no fragment exceeds the image: a larger bound means the same and must fit int64)
+        min_size = min(int(min_size_factor * H * W / K), H * W + 1)
         seg = _enforce_connectivity(seg, min_size)
     else:
         seg = relabel_sequential(seg)

@@ -445,3 +445,11 @@ def test_find_boundaries_default_void_is_255():
     label = torch.tensor([[1, 1, 255, 0, 0]])
     assert torch.equal(sp.find_boundaries(label), sp.find_boundaries(label, ignore_index=255))
     assert not torch.equal(sp.find_boundaries(label), sp.find_boundaries(label, ignore_index=None))
+
+
+def test_slic_with_a_huge_min_size_factor():
+    # found by a longer run of tests/test_properties.py (issue 13): 1e30 overflowed int64
+    img = skimage.data.coffee()[:40, :40]
+    every = sp.slic(img, n_segments=9, min_size_factor=1e30)
+    assert torch.equal(every, sp.slic(img, n_segments=9, min_size_factor=2e3))   # > H * W
+    assert int(every.max()) + 1 <= 9
