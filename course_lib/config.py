@@ -76,7 +76,7 @@ def settings(name: str | None = None) -> Settings:
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     key = name.strip().lower()            # the same spelling rules as $COURSE_PROFILE
     if key not in _SETTINGS:
-        raise ValueError(f"unknown profile {name!r}; expected one of {PROFILES}")
+        raise ValueError(f"name must be a profile, one of {PROFILES}; got {name!r}")
     return _SETTINGS[key]
 
 

@@ -263,3 +263,9 @@ def test_patch_classifier_accepts_numpy_integers():
     net = PatchClassifier(np.int64(3), channels=np.array([4, 4, 4]), hidden=np.int32(8),
                           norm=np.bool_(False))
     assert net.channels == (4, 4, 4) and net(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
+
+
+def test_channels_as_a_zero_dim_tensor_is_a_type_error():
+    # found by a longer run of tests/test_properties.py (issue 13): "len() of a 0-d tensor"
+    with pytest.raises(TypeError, match=r"^channels must be 3 ints \(one per stage\)"):
+        PatchClassifier(channels=torch.tensor(1.0))

@@ -96,7 +96,8 @@ class PatchClassifier(nn.Sequential):
     def __init__(self, num_classes: int = 21, *, channels=(16, 32, 64), hidden: int = 128,
                  norm: bool = True):
         num_classes = check_num_classes(num_classes)
-        if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__"):
+        if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__") or \
+                getattr(channels, "ndim", 1) == 0:                     # (a 0-d tensor)
             raise TypeError(f"channels must be 3 ints (one per stage), got {_got(channels)}")
         if len(channels) != 3:
             raise ValueError(f"channels must be 3 ints (one per stage), got {_got(channels)}")
