@@ -453,3 +453,21 @@ def test_slic_with_a_huge_min_size_factor():
     every = sp.slic(img, n_segments=9, min_size_factor=1e30)
     assert torch.equal(every, sp.slic(img, n_segments=9, min_size_factor=2e3))   # > H * W
     assert int(every.max()) + 1 <= 9
+
+
+def test_pool_keeps_float64_and_handles_empty_maps():
+    seg = torch.tensor([[0, 0], [1, 1]])
+    v = torch.tensor([[[1.0, 2.0], [3.0, 5.0]]], dtype=torch.float64) / 3
+    out = sp.pool(v, seg)
+    assert out.dtype == torch.float64                    # not rounded through float32
+    torch.testing.assert_close(out, torch.tensor([[0.5, 4 / 3]], dtype=torch.float64),
+                               rtol=0, atol=1e-15)
+    empty = sp.pool(torch.zeros(2, 0, 0), torch.zeros(0, 0, dtype=torch.long))
+    assert empty.shape == (2, 0)                         # (C, K): no segment, no column
+
+
+def test_paint_refuses_a_label_without_a_value():
+    seg = torch.tensor([[0, 1], [2, 3]])
+    with pytest.raises(ValueError, match=r"^segments has label 3 but values has only K=3"):
+        sp.paint(torch.ones(3), seg)
+    assert torch.equal(sp.paint(torch.arange(4.0), seg), seg.float())
