@@ -282,11 +282,16 @@ def _mean_field_loop(u, w, iterations):
     return q
 
 
+def _random_image_weights(H, W, *, seed, weight, connectivity):
+    """Contrast weights of a random (H, W) colour image."""
+    image = torch.rand(H, W, 3, generator=torch.Generator().manual_seed(seed))
+    return G.contrast_weights(image, weight, connectivity=connectivity)
+
+
 @pytest.mark.parametrize("connectivity", [4, 8])
 def test_icm_equals_the_loop(connectivity):
     u, _ = _noisy(C=3, H=7, W=6, noise=1.5, seed=4)
-    w = G.contrast_weights(torch.rand(7, 6, 3, generator=torch.Generator().manual_seed(1)), 1.2,
-                           connectivity=connectivity)
+    w = _random_image_weights(7, 6, seed=1, weight=1.2, connectivity=connectivity)
     assert torch.equal(G.icm(u, w, 3).labels, _icm_loop(u, w, 3))
 
 
@@ -387,8 +392,7 @@ def _single_flip_gains(y, u, w):
 def test_icm_stops_at_a_fixed_point(connectivity):
     # it stops as soon as a sweep changes nothing, where no single pixel can improve
     u, _ = _noisy(C=3, H=5, W=5, noise=1.5, seed=6)
-    w = G.contrast_weights(torch.rand(5, 5, 3, generator=torch.Generator().manual_seed(2)), 1.0,
-                           connectivity=connectivity)
+    w = _random_image_weights(5, 5, seed=2, weight=1.0, connectivity=connectivity)
     r = G.icm(u, w, 50)
     assert 2 <= len(r.energy) < 51 and r.energy[-1] == r.energy[-2]
     assert _single_flip_gains(r.labels, u, w) <= 1e-5
