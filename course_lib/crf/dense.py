@@ -28,6 +28,8 @@ The filtering ``K Q`` is done by the permutohedral lattice (``method="lattice"``
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 from torch import Tensor
 
@@ -43,7 +45,13 @@ from .._checks import (
     check_real,
     float_tensor,
 )
-from .permutohedral import Permutohedral, PermutohedralSum, gaussian_filter_exact
+from .permutohedral import (
+    Permutohedral,
+    PermutohedralSum,
+    _compute_dtype,
+    _Stack,
+    gaussian_filter_exact,
+)
 from .unary import _unary_from_probabilities, unary_from_probabilities
 
 __all__ = ["DenseCRF", "dense_crf", "dense_crf_features", "unary_from_probabilities",
@@ -143,13 +151,13 @@ class _Kernel:
     def __init__(self, name: str, features: Tensor, weight: float, method: str,
                  dtype: torch.dtype):
         self.name, self.weight, self.method = name, weight, method
-        ones = features.new_ones(features.shape[0], 1, dtype=dtype)
         try:
             if method == "lattice":
                 self.lattice = Permutohedral(features)
+                raw = self.lattice.row_sums(dtype)
             else:
                 self.features = features.to(dtype)
-            raw = self._raw(ones)
+                raw = self._raw(features.new_ones(features.shape[0], 1, dtype=dtype))
         except ValueError as err:
             raise ValueError(f"the {name} cannot be built: {err}") from None
         self.norm = 1.0 / torch.sqrt(raw + 1e-20)                        # (N, 1)
@@ -161,6 +169,38 @@ class _Kernel:
 
     def __call__(self, values: Tensor) -> Tensor:
         return self.norm * self._raw(self.norm * values)
+
+
+def _build_kernels(specs, method: str, dtype: torch.dtype,
+                   device: torch.device) -> tuple[list[_Kernel], PermutohedralSum | None]:
+    """The kernels of ``specs`` ((name, features, weight) each), in that order, and for the
+    lattice method their fused operator ``sum_k w_k n_k Slice_k Blur_k Splat_k (n_k Q)``.
+
+    Each kernel writes its share of the fused operator as soon as its normalisation ``n_k``
+    is known. On a CPU with several torch threads the last kernel (the appearance kernel,
+    the larger lattice) is built in a second thread meanwhile: the lattices are built by
+    compiled loops that run on one core and release the interpreter lock, and the kernels
+    write separate parts of the fused operator.
+    """
+    if method != "lattice" or not specs:
+        return [_Kernel(*spec, method, dtype) for spec in specs], None
+    stack = _Stack(specs[0][1].shape[0], [f.shape[1] for _, f, _ in specs],
+                   _compute_dtype(dtype), device)
+
+    def build(k: int) -> _Kernel:
+        kernel = _Kernel(*specs[k], method, dtype)
+        norm = kernel.norm[:, 0]
+        stack.add(k, kernel.lattice, norm, kernel.weight * norm)
+        return kernel
+
+    if len(specs) < 2 or device.type != "cpu" or torch.get_num_threads() < 2:
+        kernels = [build(k) for k in range(len(specs))]
+    else:
+        with ThreadPoolExecutor(1) as pool:
+            last = pool.submit(build, len(specs) - 1)
+            kernels = [build(k) for k in range(len(specs) - 1)]
+            kernels.append(last.result())
+    return kernels, PermutohedralSum._from_stack(stack, [k.lattice for k in kernels])
 
 
 class DenseCRF:
@@ -213,14 +253,9 @@ class DenseCRF:
             f = dense_crf_features(H, W, sxy=sxy_bilateral, image=image, srgb=srgb, dtype=dtype)
             specs.append((f"appearance kernel (sxy_bilateral={_show(sxy_bilateral)}, "
                           f"srgb={_show(srgb)})", f, compat_bilateral))
-        self.kernels = [_Kernel(*spec, method, dtype) for spec in specs]
+        # the fused operator: sum_k w_k n_k * Slice_k Blur_k Splat_k (n_k * Q)
+        self.kernels, self._fused = _build_kernels(specs, method, dtype, unary.device)
         self.unary = unary.to(dtype).reshape(C, H * W).T.contiguous()    # (N, C)
-        self._fused = None
-        if method == "lattice" and self.kernels:
-            # one operator: sum_k w_k n_k * Slice_k Blur_k Splat_k (n_k * Q)
-            self._fused = PermutohedralSum(
-                [k.lattice for k in self.kernels], pre=[k.norm[:, 0] for k in self.kernels],
-                post=[k.weight * k.norm[:, 0] for k in self.kernels], dtype=dtype)
 
     def _check_rows(self, Q) -> Tensor:
         C, H, W = self.shape

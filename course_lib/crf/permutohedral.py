@@ -47,6 +47,7 @@ import math
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -63,6 +64,21 @@ _MAX_EXACT_SQUARED = 1e12
 #: Simplex and vertex keys are packed into one integer (mixed radix; int32 when they fit,
 #: else int64); at most this many bits.
 _MAX_CODE_BITS = 62
+
+
+#: Build lattices on the CPU with the compiled loop of :mod:`._lattice_native` when numba is
+#: installed (tests switch it off to compare with the torch construction).
+_NATIVE = True
+
+
+def _use_native(device: torch.device) -> bool:
+    if not _NATIVE or device.type != "cpu":
+        return False
+    try:
+        from . import _lattice_native  # noqa: F401
+    except ImportError:                                                 # numba missing
+        return False
+    return True
 
 
 def _check_features(features) -> Tensor:
@@ -125,6 +141,33 @@ def _index_dtype(largest: int) -> torch.dtype:
 def _code_dtype(size: int) -> torch.dtype:
     """int32 keys when all ``size`` codes fit: sorting them takes half the passes of int64."""
     return torch.int32 if size <= 2**31 else torch.int64
+
+
+_NUMPY = {torch.float32: np.float32, torch.float64: np.float64, torch.int32: np.int32,
+          torch.int64: np.int64}
+
+
+def _arrays(*parts: tuple[tuple[int, ...], type]) -> list[np.ndarray]:
+    """NumPy arrays of the given (shape, dtype), carved out of one allocation.
+
+    NumPy asks Linux for huge pages for allocations of 4 MiB or more; a fresh 4 KiB page
+    costs a fault on its first write, and the big arrays of a lattice would take thousands
+    (a tenth of the construction time, and the faults of two threads queue on one lock).
+    """
+    sizes = [math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in parts]
+    starts = [0]
+    for size in sizes:
+        starts.append(starts[-1] + -(-size // 64) * 64)                  # 64-byte aligned
+    buffer = np.empty(starts[-1], np.uint8)
+    return [buffer[start:start + size].view(dtype).reshape(shape)
+            for (shape, dtype), start, size in zip(parts, starts, sizes)]
+
+
+def _empty(shape, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``torch.empty``; on the CPU allocated by NumPy (huge pages, see :func:`_arrays`)."""
+    if device.type != "cpu":
+        return torch.empty(shape, dtype=dtype, device=device)
+    return torch.from_numpy(np.empty(shape, _NUMPY[dtype]))
 
 
 def _csr(crow: Tensor, col: Tensor, val: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -205,7 +248,8 @@ class Permutohedral:
         self.device = dev = f.device
         # Work on coordinate rows (D, N): every per-coordinate step is then one contiguous op.
         el = self._elevate_rows(f)                                       # (D, N)
-        peak = float(el.abs().max())
+        low, high = torch.aminmax(el)                                    # (no |el| copy)
+        peak = max(float(high), -float(low))
         if peak >= _MAX_COORDINATE:
             raise ValueError(
                 f"features span too large a range for the lattice: their elevated coordinates "
@@ -213,6 +257,50 @@ class Permutohedral:
                 f"(about {_MAX_COORDINATE / (math.sqrt(2 / 3) * D):.0f} standard deviations); "
                 f"divide the features by larger standard deviations")
 
+        self._native = _use_native(dev)
+        self._splat, self._slice = {}, {}                                # CSR, built when needed
+        if self._native:
+            offsets, bary, index = self._build_native(el)
+        else:
+            offsets, bary, index = self._build_torch(el)
+        self._offsets, self._bary, self._index = offsets, bary, index   # (N, D) each
+        self._alpha = 1.0 / (1.0 + 2.0 ** (-d))
+
+    def _build_native(self, el: Tensor) -> tuple[Tensor, Tensor, torch.dtype]:
+        """The lattice from the elevated rows (D, N) by :mod:`._lattice_native` (CPU)."""
+        from . import _lattice_native as native
+        D, N = el.shape
+        d = D - 1
+        # one allocation for the temporaries, one for what the lattice keeps (see _arrays)
+        quot, top = _arrays(((d, N), np.int32), ((D, N), np.int8))
+        index = _index_dtype(N * D + 1)                                  # (M <= N D)
+        bary, offsets = _arrays(((N, D), np.float32), ((N, D), _NUMPY[index]))
+        native.simplices(el.contiguous().numpy(), quot, top, bary)
+        q_lo, q_hi = torch.from_numpy(quot.min(1)).long(), torch.from_numpy(quot.max(1)).long()
+        # the torch path's limits, so that both accept the same features
+        _mixed_radix(q_lo, q_hi, "simplex keys", d * math.log2(D))
+        q_lo, q_hi = q_lo - 2, q_hi + 2                                  # room for corners
+        m = _mixed_radix(q_lo, q_hi, "vertex keys", math.log2(D))       # and blur neighbours
+        code_size = D * m[0] * int(q_hi[0] - q_lo[0] + 1)                # codes in [0, size)
+        self._lo, self._radix = q_lo, (q_hi - q_lo + 1).tolist()
+        self._mult = torch.tensor(m, dtype=torch.int64)
+        m_np = self._mult.numpy()
+        self._num_simplices = None                                       # counted if asked
+        arrival, counts, mass, table, bits = native.vertex_ids(quot, top, bary, q_lo.numpy(),
+                                                                m_np, offsets)
+        self._counts, self._mass = counts, mass                          # per vertex
+        self._codes = torch.from_numpy(arrival).to(_code_dtype(code_size))
+        self.num_vertices = arrival.size
+        n1, n2 = native.neighbours(arrival, table, bits, m_np, code_size)
+        n1, n2 = torch.from_numpy(n1), torch.from_numpy(n2)
+        self._neighbours = [(n1[j], n2[j]) for j in range(D)]
+        return torch.from_numpy(offsets), torch.from_numpy(bary), index
+
+    def _build_torch(self, el: Tensor) -> tuple[Tensor, Tensor, torch.dtype]:
+        """The lattice from the elevated rows (D, N) by whole-tensor torch operations."""
+        D, N = el.shape
+        d = D - 1
+        dev = el.device
         # Closest remainder-0 point: each coordinate rounded to a multiple of D (ties down).
         v = el / D
         up = torch.ceil(v).mul_(D)
@@ -298,7 +386,7 @@ class Permutohedral:
         corner = torch.empty_like(pair).scatter_(0, pair, pair_vertex).reshape(D, S)
         self._codes = uniq
         self.num_vertices = M = uniq.numel()
-        self.num_simplices = S
+        self._num_simplices = S
 
         # Blur neighbours along direction j: key + 1 everywhere except key_j - d (n2), and
         # key - 1 except key_j + d (n1); for j = d only the implied coordinate moves. In
@@ -340,14 +428,18 @@ class Permutohedral:
         position, weight_at = steps.cumsum(1, dtype=index)               # (N*D,) each
         point = perm.to(index).index_select(0, position)                 # column indices
         weight = bary.index_select(0, perm).view(-1).index_select(0, weight_at)
-        self._splat = {torch.float32: _csr(crow, point, weight, (M + 1, N))}
+        self._splat[torch.float32] = _csr(crow, point, weight, (M + 1, N))
         # Slice (N x M+1): row i reads the D corners of its simplex, in corner order.
-        self._offsets = corner.to(index).T.contiguous().index_select(0, simplex)  # (N, D)
-        self._bary = bary                                                # (N, D) weights
-        alpha = 1.0 / (1.0 + 2.0 ** (-d))
-        step = torch.arange(0, N * D + 1, D, device=dev, dtype=index)
-        self._slice = {torch.float32: _csr(step, self._offsets.view(-1), bary.mul(alpha).view(-1),
-                                           (N, M + 1))}
+        offsets = corner.to(index).T.contiguous().index_select(0, simplex)  # (N, D)
+        return offsets, bary, index
+
+    @property
+    def num_simplices(self) -> int:
+        """The number of distinct simplices that hold points (counted when first asked)."""
+        if self._num_simplices is None:
+            # a simplex is the set of its corners: count the distinct rows of offsets
+            self._num_simplices = int(torch.unique(self._offsets, dim=0).shape[0])
+        return self._num_simplices
 
     @property
     def offsets(self) -> Tensor:
@@ -360,11 +452,35 @@ class Permutohedral:
         return self._bary
 
     def _operators(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        """Splat and slice matrices in ``dtype`` (float32 or float64; converted once)."""
+        """Splat and slice matrices in ``dtype`` (float32 or float64; built and converted once).
+
+        Splat (M+1 x N): row ``v`` lists the points with a corner at ``v``, in increasing
+        order, weighted by their barycentric weights; row M, the target of missing
+        neighbours, is empty. Slice (N x M+1): row ``i`` reads the corners of point ``i``
+        with the same weights times ``alpha``.
+        """
         dtype = _compute_dtype(dtype)
+        N, D = self._bary.shape
+        f32 = torch.float32
+        if f32 not in self._splat:                   # lattices built by the compiled loops
+            from . import _lattice_native as native
+            M, index = self.num_vertices, self._index
+            crow, points = torch.empty(M + 2, dtype=index), torch.empty(N * D, dtype=index)
+            weights = torch.empty(N * D, dtype=f32)
+            native.splat_rows(self._offsets.numpy(), self._bary.numpy(), self._counts,
+                              np.ones(N, np.float32), 0, crow[:-1].numpy(), points.numpy(),
+                              weights.numpy())
+            crow[-1] = N * D
+            self._splat[f32] = _csr(crow, points, weights, (M + 1, N))
+        if f32 not in self._slice:
+            step = torch.arange(0, N * D + 1, D, device=self.device, dtype=self._index)
+            self._slice[f32] = _csr(step, self._offsets.view(-1),
+                                    self._bary.mul(self._alpha).view(-1),
+                                    (N, self.num_vertices + 1))
         if dtype not in self._splat:
-            self._splat[dtype] = self._splat[torch.float32].to(dtype)
-            self._slice[dtype] = self._slice[torch.float32].to(dtype)
+            self._splat[dtype] = self._splat[f32].to(dtype)
+        if dtype not in self._slice:
+            self._slice[dtype] = self._slice[f32].to(dtype)
         return self._splat[dtype], self._slice[dtype]
 
     @staticmethod
@@ -387,7 +503,7 @@ class Permutohedral:
         inv_std = math.sqrt(2.0 / 3.0) * (d + 1)
         i = torch.arange(d, device=f.device, dtype=torch.float32)
         scale = (inv_std / torch.sqrt((i + 1) * (i + 2))).tolist()
-        el = torch.empty(d + 1, N, device=f.device, dtype=torch.float32)
+        el = _empty((d + 1, N), torch.float32, f.device)
         total = torch.zeros(N, device=f.device, dtype=torch.float32)
         for j in range(d, 0, -1):                       # el_j = sum_{i >= j} cf_i - j cf_{j-1}
             cf = rows[j - 1] * scale[j - 1]
@@ -442,9 +558,36 @@ class Permutohedral:
         """
         x = _check_values(values, self.num_points, self.device)
         reverse = check_bool(reverse, "reverse")
-        splat, slice_ = self._operators(x.dtype)
-        lat = splat @ x.to(splat.dtype).contiguous()                     # (M+1, C); row M is 0
+        dtype = _compute_dtype(x.dtype)
+        if self._native:                             # compiled loops, no matrices to build
+            from . import _lattice_native as native
+            offsets, bary = self._offsets.numpy(), self._bary.numpy()
+            lat = native.splat(offsets, bary, x.detach().to(dtype).contiguous().numpy(),
+                               self.num_vertices)
+            lat = _blur(torch.from_numpy(lat), self._neighbours, reverse).numpy()
+            return torch.from_numpy(native.slice_(offsets, bary, np.float32(self._alpha),
+                                                  lat)).to(x.dtype)
+        splat, slice_ = self._operators(dtype)
+        lat = splat @ x.to(dtype).contiguous()                           # (M+1, C); row M is 0
         return (slice_ @ _blur(lat, self._neighbours, reverse)).to(x.dtype)
+
+    def row_sums(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """``filter(ones(N, 1))``: each point's sum of kernel weights (Tensor[N, 1]), the
+        numbers that normalise the filter.
+
+        The same as :meth:`filter` of ones, but on the CPU the splat of ones comes from the
+        construction, which summed every vertex's weights already (float32 only).
+        """
+        dtype = check_float_dtype(dtype)
+        if not (self._native and _compute_dtype(dtype) == torch.float32):
+            return self.filter(torch.ones(self.num_points, 1, dtype=dtype, device=self.device))
+        from . import _lattice_native as native
+        lat = torch.zeros(self.num_vertices + 1, 1)
+        lat[:-1, 0] = torch.from_numpy(self._mass)
+        lat = _blur(lat, self._neighbours, False).numpy()
+        out = native.slice_(self._offsets.numpy(), self._bary.numpy(), np.float32(self._alpha),
+                            lat)
+        return torch.from_numpy(out).to(dtype)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(num_points={self.num_points}, dim={self.dim}, "
@@ -499,55 +642,18 @@ class PermutohedralSum:
             return out
 
         pre, post = scales(pre, "pre"), scales(post, "post")
-        index = _index_dtype(sum((lat.num_vertices + 1) * (lat.dim + 1) + N * (lat.dim + 1)
-                                 for lat in lattices))
-        per_row = sum(lat.dim + 1 for lat in lattices)
-        nnz = N * per_row
-        # The splat rows of the lattices one after another; the slice columns side by side.
-        crow = torch.empty(sum(lat.num_vertices + 1 for lat in lattices) + 1, device=dev,
-                           dtype=index)
-        col = torch.empty(nnz, device=dev, dtype=index)
-        val = torch.empty(nnz, device=dev, dtype=self.dtype)
-        s_cols = torch.empty(N, per_row, device=dev, dtype=index)
-        s_vals = torch.empty(N, per_row, device=dev, dtype=self.dtype)
-        row_base = nnz_base = col_base = 0
-        for lat, a, b in zip(lattices, pre, post):
-            sp, sl = lat._operators(self.dtype)
-            M, D = lat.num_vertices, lat.dim + 1
-            crow[row_base:row_base + M + 2] = sp.crow_indices() + nnz_base
-            sp_col, part = sp.col_indices(), slice(nnz_base, nnz_base + N * D)
-            col[part] = sp_col
-            if a is None:
-                val[part] = sp.values()
-            else:
-                val[part] = sp.values() * a.to(self.dtype).index_select(0, sp_col)
-            columns = slice(col_base, col_base + D)
-            s_cols[:, columns] = sl.col_indices().view(N, D) + row_base
-            if b is None:
-                s_vals[:, columns] = sl.values().view(N, D)
-            else:
-                s_vals[:, columns] = sl.values().view(N, D) * b.to(self.dtype)[:, None]
-            row_base += M + 1
-            nnz_base += N * D
-            col_base += D
-        self._splat = _csr(crow, col, val, (row_base, N))
-        step = torch.arange(0, nnz + 1, per_row, device=dev, dtype=index)
-        self._slice = _csr(step, s_cols.view(-1), s_vals.view(-1), (N, row_base))
-        # Blur direction j of every lattice; a lattice with fewer directions maps each vertex
-        # to its zero row (the blur is then the identity there).
-        self._neighbours = []
-        for j in range(max(lat.dim for lat in lattices) + 1):
-            n1s, n2s, base = [], [], 0
-            for lat in lattices:
-                M = lat.num_vertices
-                if j <= lat.dim:
-                    n1, n2 = lat._neighbours[j]
-                else:
-                    n1 = n2 = torch.full((M + 1,), M, device=dev, dtype=torch.int64)
-                n1s.append(n1 + base)
-                n2s.append(n2 + base)
-                base += M + 1
-            self._neighbours.append((torch.cat(n1s), torch.cat(n2s)))
+        stack = _Stack(N, [lat.dim for lat in lattices], self.dtype, dev)
+        for k, (lat, a, b) in enumerate(zip(lattices, pre, post)):
+            stack.add(k, lat, a, b)
+        stack.finish(self, lattices)
+
+    @classmethod
+    def _from_stack(cls, stack: _Stack, lattices: Sequence[Permutohedral]) -> PermutohedralSum:
+        """The operator of a filled :class:`_Stack` (its lattices added, pre and post in)."""
+        out = cls.__new__(cls)
+        out.num_points, out.device, out.dtype = stack.N, stack.device, stack.dtype
+        stack.finish(out, lattices)
+        return out
 
     def filter(self, values: Tensor, *, reverse: bool = False) -> Tensor:
         """Apply the summed operator to ``values`` (Tensor[N, C]); returns Tensor[N, C]."""
@@ -561,6 +667,94 @@ class PermutohedralSum:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(num_points={self.num_points}, "
                 f"lattices={len(self._neighbours)}, dtype={self.dtype})")
+
+
+class _Stack:
+    """The arrays of a :class:`PermutohedralSum`, filled one lattice at a time.
+
+    Lattice ``k``'s splat rows come after those of the lattices before it, and its slice
+    columns beside theirs. Each :meth:`add` writes only its own parts, so lattices can be
+    added from several threads: the dense CRF adds each kernel's lattice as soon as its
+    normalisation is known, while the other kernel is still being built. The slice's
+    vertex indices are written relative to the lattice and moved down to its rows by
+    :meth:`finish`, when the sizes of all lattices are known.
+    """
+
+    def __init__(self, N: int, dims: Sequence[int], dtype: torch.dtype, device: torch.device):
+        self.N, self.dtype, self.device = N, dtype, device
+        self.D = [d + 1 for d in dims]
+        self.per_row = per_row = sum(self.D)
+        # indices below N * per_row + K: points, entries, and rows (M <= N D per lattice)
+        self.index = index = _index_dtype(N * per_row + len(dims))
+        self.col, self.val = _empty(N * per_row, index, device), _empty(N * per_row, dtype, device)
+        self.s_cols = _empty((N, per_row), index, device)
+        self.s_vals = _empty((N, per_row), dtype, device)
+        self.crows: list[Tensor | None] = [None] * len(dims)
+
+    def add(self, k: int, lat: Permutohedral, pre: Tensor | None, post: Tensor | None) -> None:
+        """Write lattice ``k``'s splat rows (weights times ``pre``) and slice columns
+        (weights times ``post``); ``pre`` and ``post`` are Tensor[N] or None (ones)."""
+        N, D, dtype = self.N, self.D[k], self.dtype
+        nnz_base, col_base = N * sum(self.D[:k]), sum(self.D[:k])
+        col, val = self.col[nnz_base:nnz_base + N * D], self.val[nnz_base:nnz_base + N * D]
+        columns = slice(col_base, col_base + D)
+        if lat._native and _use_native(self.device):   # compiled loops, from the corners
+            from . import _lattice_native as native
+            ones = torch.ones(N, dtype=dtype)
+            pre = (ones if pre is None else pre.detach().to(dtype)).contiguous()
+            post = (ones if post is None else post.detach().to(dtype)).contiguous()
+            crow = _empty(lat.num_vertices + 1, self.index, self.device)
+            offsets, bary = lat._offsets.numpy(), lat._bary.numpy()
+            native.splat_rows(offsets, bary, lat._counts, pre.numpy(), nnz_base, crow.numpy(),
+                              col.numpy(), val.numpy())
+            native.stack_slice(offsets, bary, np.float32(lat._alpha), post.numpy(), col_base,
+                               self.s_cols.numpy(), self.s_vals.numpy())
+            self.crows[k] = crow
+            return
+        sp, sl = lat._operators(dtype)
+        self.crows[k] = sp.crow_indices()[:-1] + nnz_base
+        sp_col = sp.col_indices()
+        col.copy_(sp_col)
+        if pre is None:
+            val.copy_(sp.values())
+        else:
+            torch.mul(sp.values(), pre.to(dtype).index_select(0, sp_col), out=val)
+        self.s_cols[:, columns] = sl.col_indices().view(N, D)
+        if post is None:
+            self.s_vals[:, columns] = sl.values().view(N, D)
+        else:
+            self.s_vals[:, columns] = sl.values().view(N, D) * post.to(dtype)[:, None]
+
+    def finish(self, out: PermutohedralSum, lattices: Sequence[Permutohedral]) -> None:
+        """Move every lattice's slice columns to its rows; set ``out``'s operators."""
+        N, dev, index = self.N, self.device, self.index
+        row_base = col_base = 0
+        for lat, D in zip(lattices, self.D):
+            if row_base:
+                self.s_cols[:, col_base:col_base + D] += row_base
+            row_base += lat.num_vertices + 1
+            col_base += D
+        nnz = N * self.per_row
+        crow = torch.cat([c.to(index) for c in self.crows] + [torch.full((1,), nnz, dtype=index,
+                                                                          device=dev)])
+        out._splat = _csr(crow, self.col, self.val, (row_base, N))
+        step = torch.arange(0, nnz + 1, self.per_row, device=dev, dtype=index)
+        out._slice = _csr(step, self.s_cols.view(-1), self.s_vals.view(-1), (N, row_base))
+        # Blur direction j of every lattice; a lattice with fewer directions maps each vertex
+        # to its zero row (the blur is then the identity there).
+        out._neighbours = []
+        for j in range(max(lat.dim for lat in lattices) + 1):
+            n1s, n2s, base = [], [], 0
+            for lat in lattices:
+                M = lat.num_vertices
+                if j <= lat.dim:
+                    n1, n2 = lat._neighbours[j]
+                else:
+                    n1 = n2 = torch.full((M + 1,), M, device=dev, dtype=torch.int64)
+                n1s.append(n1 + base)
+                n2s.append(n2 + base)
+                base += M + 1
+            out._neighbours.append((torch.cat(n1s), torch.cat(n2s)))
 
 
 def permutohedral_filter(features: Tensor, values: Tensor) -> Tensor:
