@@ -19,6 +19,9 @@ except ImportError:
     dcrf = None
 needs_pydensecrf = pytest.mark.skipif(dcrf is None, reason="pydensecrf is not installed")
 
+# every test twice on the CPU: lattices built by the compiled loops and by torch operations
+pytestmark = pytest.mark.usefixtures("lattice_build")
+
 PARAMS = dict(sxy_gaussian=3, compat_gaussian=3, sxy_bilateral=80, srgb=13, compat_bilateral=10)
 
 

@@ -5,6 +5,9 @@ import torch
 
 from course_lib.crf.permutohedral import Permutohedral, gaussian_filter_exact, permutohedral_filter
 
+# every test twice on the CPU: lattices built by the compiled loops and by torch operations
+pytestmark = pytest.mark.usefixtures("lattice_build")
+
 
 def _normalised(filter_fn, f, v):
     return filter_fn(f, v) / filter_fn(f, torch.ones_like(v[:, :1]))
