@@ -12,12 +12,15 @@ turns in every round, so that a busy moment of the machine hits both alike):
 * the ratios course_lib / pydensecrf of the setup and of the whole call (< 1 is faster);
 * the share of pixels whose label agrees with pydensecrf's.
 
-torch uses its default number of threads (pydensecrf is single-threaded). The load
+On the CPU course_lib builds the lattices with compiled loops (numba; the appearance kernel's
+in a second thread while the smoothness kernel's is built); ``--torch-build`` measures the
+torch operations instead (what CUDA, or a CPU without numba, runs). The first line says
+which ran. torch uses its default number of threads (pydensecrf is single-threaded). The load
 average is printed before and after: other work on the machine distorts the ratios, so
 compare runs made on a quiet machine. Then a 1024x1024 dense CRF with 21 labels, whose peak
 resident memory is printed (target: within 4 GB; skip it with ``--no-memory``).
 
-Run:  .venv/bin/python benchmarks/bench_dense_crf.py
+Run:  .venv/bin/python benchmarks/bench_dense_crf.py [--no-memory] [--torch-build]
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import skimage.data
 import torch
 from _timing import best_of, interleaved
 
-from course_lib.crf import DenseCRF, dense_crf
+from course_lib.crf import DenseCRF, dense_crf, permutohedral
 
 PARAMS = dict(sxy_gaussian=3, compat_gaussian=3, sxy_bilateral=80, srgb=13, compat_bilateral=10)
 ITERATIONS = 10
@@ -82,7 +85,11 @@ def load() -> str:
 
 
 def main() -> None:
-    print(f"dense CRF, {ITERATIONS} iterations, best of {REPEATS}; torch "
+    if "--torch-build" in sys.argv:
+        permutohedral._NATIVE = False
+    build = ("compiled (numba)" if permutohedral._use_native(torch.device("cpu"))
+             else "torch operations")
+    print(f"dense CRF, {ITERATIONS} iterations, best of {REPEATS}; lattices built by {build}; torch "
           f"{torch.__version__} with {torch.get_num_threads()} threads, pydensecrf 1 thread; "
           f"{os.cpu_count()} CPUs; {load()} before")
     head = (f"{'image':<20}{'labels':>7}{'setup pd':>10}{'setup cl':>10}{'iter pd':>9}"

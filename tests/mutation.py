@@ -75,10 +75,18 @@ MODULES = {
     "crf/unary": ["tests/test_crf_unary.py", "tests/test_crf_dense.py"],
     "crf/permutohedral": ["tests/test_permutohedral.py", "tests/test_crf_dense.py"],
     "crf/dense": ["tests/test_crf_dense.py"],
+    "crf/_lattice_native": ["tests/test_lattice_native.py", "tests/test_permutohedral.py",
+                            "tests/test_crf_dense.py"],
     "superpixels": ["tests/test_superpixels.py"],
     "upsampling": ["tests/test_upsampling.py"],
     "roi": ["tests/test_roi.py"],
 }
+
+#: Modules whose functions are compiled (numba): their lines run outside the Python tracer,
+#: so every mutant there gets every test; and a mutant can loop forever without returning
+#: to Python, where the CPU-time alarm cannot interrupt it (a watchdog thread ends the
+#: worker then, and the mutant counts as timed out).
+COMPILED = {"crf/_lattice_native"}
 
 #: Surviving mutants that cannot change any result: (module, mutation, a piece of the mutated
 #: line) -> the reason. Matched on the line's text, so that edits elsewhere do not break them.
@@ -93,6 +101,8 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "int32 or int64 indices from a slightly larger bound (near 2**31 entries): same values",
     ("crf/permutohedral", "0 -> 1", "idx = table.index_select(0, codes.clamp(0, size))"): "codes "
         "0 and 1 are no vertex (every vertex code is at least D sum(m) >= 2): both read 'absent'",
+    ("crf/_lattice_native", "64 -> 65", "(np.uint64(code) * _GOLDEN) >> np.uint64(64 - bits)"):
+        "first probes land in half the slots: more collisions, the same ids",
     ("crf/dense", "+ -> -", "self.norm = 1.0 / torch.sqrt(raw + 1e-20)"): "raw is at least "
         "about 1 (the self term): raw - 1e-20 rounds to raw as raw + 1e-20 does",
     ("superpixels", "1 -> 2", "ng = int(g.max()) + 1"): "a wider code s * ng + g keeps the "
@@ -356,11 +366,22 @@ def _fresh_imports():
         del sys.modules[name]
 
 
+def _hard_stop(result: dict, start: float) -> None:
+    """End the worker: a mutant has run far past its time limit inside compiled code."""
+    print(json.dumps({**result, "outcome": "timeout", "hard_stop": True,
+                      "seconds": round(time.perf_counter() - start, 1)}), flush=True)
+    os._exit(3)
+
+
 def worker(package_dir: str, module: str, tests: list[str], jobs: list[dict], timeout: int):
     """Run the tests once per mutant in this process; print one JSON line per mutant.
 
     The first job (the unmutated module) runs every test under a line tracer; each later job
-    runs only the tests that executed its ``reach`` lines (all of them when it has none)."""
+    runs only the tests that executed its ``reach`` lines (all of them when it has none).
+    Compiled code checks its array indices here (numba's bounds checking, off in normal
+    runs): a mutant that writes past an array raises instead of corrupting memory quietly.
+    The compiled functions are cached in the package's temporary copy, not in the tree."""
+    os.environ["NUMBA_BOUNDSCHECK"] = "1"
     sys.path.insert(0, package_dir)
     sys.path.insert(1, str(ROOT / "tests"))
     target = Path(package_dir) / "course_lib" / f"{module}.py"
@@ -382,7 +403,7 @@ def worker(package_dir: str, module: str, tests: list[str], jobs: list[dict], ti
             plugins = [recorder]
         else:
             plugins = []
-            if job.get("reach") is not None and not any(
+            if job.get("reach") is not None and module not in COMPILED and not any(
                     job["reach"][0] <= n <= job["reach"][1] for n in recorder.import_lines):
                 first, last = job["reach"]
                 selected = [node for node, lines in recorder.lines.items()
@@ -391,6 +412,11 @@ def worker(package_dir: str, module: str, tests: list[str], jobs: list[dict], ti
         # the first run (every test, under the line tracer) may take several times longer
         _Timeout.expired = False
         signal.setitimer(signal.ITIMER_PROF, timeout * (5 if plugins else 1))
+        result = {**{k: v for k, v in job.items() if k != "source"}, **info}
+        watchdog = threading.Timer(3 * timeout * (5 if plugins else 1), _hard_stop,
+                                   [result, start])
+        watchdog.daemon = True
+        watchdog.start()
         try:
             if not selected:
                 outcome = "survived"                   # no test executes the mutated code
@@ -406,12 +432,12 @@ def worker(package_dir: str, module: str, tests: list[str], jobs: list[dict], ti
         except _Timeout:
             outcome = "timeout"
         finally:
+            watchdog.cancel()
             signal.setitimer(signal.ITIMER_PROF, 0)
             sys.settrace(None)
             threading.settrace(None)
-        print(json.dumps({**{k: v for k, v in job.items() if k != "source"}, **info,
-                          "outcome": outcome, "seconds": round(time.perf_counter() - start, 1)}),
-              flush=True)
+        print(json.dumps({**result, "outcome": outcome,
+                          "seconds": round(time.perf_counter() - start, 1)}), flush=True)
     target.write_text(original)
 
 
@@ -457,6 +483,9 @@ def run_module(module: str, sample: int, seed: int, timeout: int) -> dict:
             done = len(got) - 1
             if done == len(todo):
                 break
+            if got[-1].get("hard_stop"):
+                todo = todo[done:]                     # that mutant is counted: go on after it
+                continue
             # the next mutant ended the worker itself (a crash inside torch, a signal): the
             # tests noticed it, loudly; a fresh worker takes the rest
             crashed = {k: v for k, v in todo[done].items() if k != "source"}

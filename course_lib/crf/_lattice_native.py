@@ -260,13 +260,12 @@ def splat_rows(offsets, bary, counts, pre, nnz_base, crow, points, weights):
     """
     N, D = offsets.shape
     M = counts.size
-    fill = np.empty(M + 1, np.int64)
+    fill = np.empty(M, np.int64)                    # next free entry of every row
     start = np.int64(0)
     for v in range(M):
         fill[v] = start
         crow[v] = start + nnz_base
         start += counts[v]
-    fill[M] = start
     crow[M] = start + nnz_base                        # the empty row M
     for k in range(N):
         p = pre[k]

@@ -35,6 +35,13 @@ vertex key is coded by its remainder ``r`` modulo ``d + 1`` and the quotients
 laid out from the simplex groups without sorting the ``N (d + 1)`` point-vertex
 pairs.
 
+On the CPU the same lattice is built by compiled loops (:mod:`._lattice_native`, numba),
+as ``permutohedral.cpp`` builds it: one pass over the points finds each simplex, and a hash
+table numbers the corners as they come, counting each vertex's points and summing their
+weights (the splat of ones, which normalises the filter). Both constructions give the same
+vertices, corners, weights and neighbours (the vertices numbered in another order); the
+tests compare them. Without numba, or on CUDA, the torch operations run.
+
 References
 ----------
 A. Adams, J. Baek, M. A. Davis, "Fast High-Dimensional Filtering Using the
@@ -559,10 +566,10 @@ class Permutohedral:
         x = _check_values(values, self.num_points, self.device)
         reverse = check_bool(reverse, "reverse")
         dtype = _compute_dtype(x.dtype)
-        if self._native:                             # compiled loops, no matrices to build
+        if self._native and not x.requires_grad:     # compiled loops, no matrices to build
             from . import _lattice_native as native
             offsets, bary = self._offsets.numpy(), self._bary.numpy()
-            lat = native.splat(offsets, bary, x.detach().to(dtype).contiguous().numpy(),
+            lat = native.splat(offsets, bary, x.to(dtype).contiguous().numpy(),
                                self.num_vertices)
             lat = _blur(torch.from_numpy(lat), self._neighbours, reverse).numpy()
             return torch.from_numpy(native.slice_(offsets, bary, np.float32(self._alpha),
