@@ -171,6 +171,25 @@ def test_without_numba_the_torch_build_is_used(monkeypatch):
     assert crf.inference(2).shape == (2, 10, 12)
 
 
+def test_a_broken_compiled_module_falls_back_with_a_warning(monkeypatch):
+    # numba raises RuntimeError at import when it finds no writable folder for its cache
+    import course_lib.crf
+
+    class Broken:
+        def find_spec(self, name, path=None, target=None):
+            if name == "course_lib.crf._lattice_native":
+                raise RuntimeError("cannot cache function: no locator available")
+            return None
+
+    monkeypatch.delattr(course_lib.crf, "_lattice_native", raising=False)
+    monkeypatch.delitem(sys.modules, "course_lib.crf._lattice_native", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Broken(), *sys.meta_path])
+    with pytest.warns(RuntimeWarning, match="no locator available"):
+        lat = Permutohedral(torch.rand(100, 2) * 3)
+    assert not lat._native
+    assert lat.filter(torch.ones(100, 1)).shape == (100, 1)
+
+
 def test_same_errors_both_ways(monkeypatch):
     # the key limits are checked on the same numbers by both builds
     spread = dense_crf_features(20, 20, sxy=0.05, image=torch.zeros(20, 20, 3, dtype=torch.uint8),

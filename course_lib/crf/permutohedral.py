@@ -85,6 +85,11 @@ def _use_native(device: torch.device) -> bool:
         from . import _lattice_native  # noqa: F401
     except ImportError:                                                 # numba missing
         return False
+    except Exception as err:          # e.g. numba found no writable folder for its cache
+        warnings.warn(f"course_lib builds lattices with torch operations (slower): the "
+                      f"compiled construction cannot be loaded ({type(err).__name__}: {err})",
+                      RuntimeWarning, stacklevel=3)
+        return False
     return True
 
 
