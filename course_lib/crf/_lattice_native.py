@@ -278,17 +278,18 @@ def splat_rows(offsets, bary, counts, pre, nnz_base, crow, points, weights):
 
 
 @njit(cache=True, nogil=True)
-def stack_slice(offsets, bary, alpha, post, col_base, cols_out, vals_out):
+def stack_slice(offsets, bary, alpha, post, row_base, col_base, cols_out, vals_out):
     """Write one lattice's slice entries (N, D) into columns ``col_base...`` of stacked ones.
 
     The weight of corner ``r`` of point ``k`` is ``bary * alpha`` (in float32) times
-    ``post[k]``; the vertex indices are the lattice's own.
+    ``post[k]``; the vertex indices move down by ``row_base`` (the rows of the lattices
+    above).
     """
     N, D = offsets.shape
     for k in range(N):
         p = post[k]
         for r in range(D):
-            cols_out[k, col_base + r] = offsets[k, r]
+            cols_out[k, col_base + r] = offsets[k, r] + row_base
             vals_out[k, col_base + r] = vals_out.dtype.type(bary[k, r] * alpha) * p
 
 

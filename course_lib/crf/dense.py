@@ -171,36 +171,44 @@ class _Kernel:
         return self.norm * self._raw(self.norm * values)
 
 
-def _build_kernels(specs, method: str, dtype: torch.dtype,
-                   device: torch.device) -> tuple[list[_Kernel], PermutohedralSum | None]:
-    """The kernels of ``specs`` ((name, features, weight) each), in that order, and for the
-    lattice method their fused operator ``sum_k w_k n_k Slice_k Blur_k Splat_k (n_k Q)``.
+def _build_kernels(specs, N: int, method: str, dtype: torch.dtype, device: torch.device,
+                   meanwhile=None) -> tuple[list[_Kernel], PermutohedralSum | None, object]:
+    """The kernels of ``specs`` ((name, make_features, dim, weight) each), in that order, and
+    for the lattice method their fused operator ``sum_k w_k n_k Slice_k Blur_k Splat_k (n_k Q)``;
+    and the result of ``meanwhile()`` (a callable, or None).
 
     Each kernel writes its share of the fused operator as soon as its normalisation ``n_k``
     is known. On a CPU with several torch threads the last kernel (the appearance kernel,
-    the larger lattice) is built in a second thread meanwhile: the lattices are built by
-    compiled loops that run on one core and release the interpreter lock, and the kernels
-    write separate parts of the fused operator.
+    the larger lattice), features included, is built in a second thread meanwhile: the
+    lattices are built by compiled loops that run on one core and release the interpreter
+    lock, and the kernels write separate parts of the fused operator. ``meanwhile`` runs in
+    this thread once its kernels are built, while the second thread works.
     """
+    def kernel(k: int) -> _Kernel:
+        name, make_features, _, weight = specs[k]
+        return _Kernel(name, make_features(), weight, method, dtype)
+
     if method != "lattice" or not specs:
-        return [_Kernel(*spec, method, dtype) for spec in specs], None
-    stack = _Stack(specs[0][1].shape[0], [f.shape[1] for _, f, _ in specs],
-                   _compute_dtype(dtype), device)
+        return ([kernel(k) for k in range(len(specs))], None,
+                meanwhile() if meanwhile else None)
+    stack = _Stack(N, [dim for _, _, dim, _ in specs], _compute_dtype(dtype), device)
 
     def build(k: int) -> _Kernel:
-        kernel = _Kernel(*specs[k], method, dtype)
-        norm = kernel.norm[:, 0]
-        stack.add(k, kernel.lattice, norm, kernel.weight * norm)
-        return kernel
+        built = kernel(k)
+        norm = built.norm[:, 0]
+        stack.add(k, built.lattice, norm, built.weight * norm)
+        return built
 
     if len(specs) < 2 or device.type != "cpu" or torch.get_num_threads() < 2:
         kernels = [build(k) for k in range(len(specs))]
+        extra = meanwhile() if meanwhile else None
     else:
         with ThreadPoolExecutor(1) as pool:
             last = pool.submit(build, len(specs) - 1)
             kernels = [build(k) for k in range(len(specs) - 1)]
+            extra = meanwhile() if meanwhile else None
             kernels.append(last.result())
-    return kernels, PermutohedralSum._from_stack(stack, [k.lattice for k in kernels])
+    return kernels, PermutohedralSum._from_stack(stack, [k.lattice for k in kernels]), extra
 
 
 class DenseCRF:
@@ -244,18 +252,21 @@ class DenseCRF:
         image = _as_image(image, H, W, unary.device)
         self.shape = (C, H, W)
         self.method, self.dtype = method, dtype
-        specs = []                                                       # (name, features, w)
+        specs = []                                           # (name, make_features, dim, w)
         if compat_gaussian != 0:
-            f = dense_crf_features(H, W, sxy=sxy_gaussian, device=unary.device, dtype=dtype)
-            specs.append((f"smoothness kernel (sxy_gaussian={_show(sxy_gaussian)})", f,
-                          compat_gaussian))
+            specs.append((f"smoothness kernel (sxy_gaussian={_show(sxy_gaussian)})",
+                          lambda: dense_crf_features(H, W, sxy=sxy_gaussian, device=unary.device,
+                                                     dtype=dtype), 2, compat_gaussian))
         if compat_bilateral != 0:
-            f = dense_crf_features(H, W, sxy=sxy_bilateral, image=image, srgb=srgb, dtype=dtype)
             specs.append((f"appearance kernel (sxy_bilateral={_show(sxy_bilateral)}, "
-                          f"srgb={_show(srgb)})", f, compat_bilateral))
-        # the fused operator: sum_k w_k n_k * Slice_k Blur_k Splat_k (n_k * Q)
-        self.kernels, self._fused = _build_kernels(specs, method, dtype, unary.device)
-        self.unary = unary.to(dtype).reshape(C, H * W).T.contiguous()    # (N, C)
+                          f"srgb={_show(srgb)})",
+                          lambda: dense_crf_features(H, W, sxy=sxy_bilateral, image=image,
+                                                     srgb=srgb, dtype=dtype), 5, compat_bilateral))
+        # the fused operator: sum_k w_k n_k * Slice_k Blur_k Splat_k (n_k * Q); the unary in
+        # the (N, C) layout of the messages, transposed while the last kernel is being built
+        self.kernels, self._fused, self.unary = _build_kernels(
+            specs, H * W, method, dtype, unary.device,
+            meanwhile=lambda: unary.to(dtype).reshape(C, H * W).T.contiguous())
 
     def _check_rows(self, Q) -> Tensor:
         C, H, W = self.shape

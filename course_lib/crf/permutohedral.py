@@ -688,8 +688,8 @@ class _Stack:
     columns beside theirs. Each :meth:`add` writes only its own parts, so lattices can be
     added from several threads: the dense CRF adds each kernel's lattice as soon as its
     normalisation is known, while the other kernel is still being built. The slice's
-    vertex indices are written relative to the lattice and moved down to its rows by
-    :meth:`finish`, when the sizes of all lattices are known.
+    vertex indices are moved down to the lattice's rows as they are written when the sizes
+    of the lattices above are known by then, else by :meth:`finish`.
     """
 
     def __init__(self, N: int, dims: Sequence[int], dtype: torch.dtype, device: torch.device):
@@ -702,12 +702,17 @@ class _Stack:
         self.s_cols = _empty((N, per_row), index, device)
         self.s_vals = _empty((N, per_row), dtype, device)
         self.crows: list[Tensor | None] = [None] * len(dims)
+        self.sizes: list[int | None] = [None] * len(dims)     # M of each lattice, once added
+        self.row_base: list[int | None] = [None] * len(dims)  # None: columns not moved yet
 
     def add(self, k: int, lat: Permutohedral, pre: Tensor | None, post: Tensor | None) -> None:
         """Write lattice ``k``'s splat rows (weights times ``pre``) and slice columns
         (weights times ``post``); ``pre`` and ``post`` are Tensor[N] or None (ones)."""
         N, D, dtype = self.N, self.D[k], self.dtype
         nnz_base, col_base = N * sum(self.D[:k]), sum(self.D[:k])
+        self.sizes[k] = lat.num_vertices
+        before = self.sizes[:k]
+        row_base = None if None in before else sum(M + 1 for M in before)
         col, val = self.col[nnz_base:nnz_base + N * D], self.val[nnz_base:nnz_base + N * D]
         columns = slice(col_base, col_base + D)
         if lat._native and _use_native(self.device):   # compiled loops, from the corners
@@ -719,9 +724,10 @@ class _Stack:
             offsets, bary = lat._offsets.numpy(), lat._bary.numpy()
             native.splat_rows(offsets, bary, lat._counts, pre.numpy(), nnz_base, crow.numpy(),
                               col.numpy(), val.numpy())
-            native.stack_slice(offsets, bary, np.float32(lat._alpha), post.numpy(), col_base,
-                               self.s_cols.numpy(), self.s_vals.numpy())
-            self.crows[k] = crow
+            native.stack_slice(offsets, bary, np.float32(lat._alpha), post.numpy(),
+                               row_base or 0, col_base, self.s_cols.numpy(),
+                               self.s_vals.numpy())
+            self.crows[k], self.row_base[k] = crow, row_base
             return
         sp, sl = lat._operators(dtype)
         self.crows[k] = sp.crow_indices()[:-1] + nnz_base
@@ -731,18 +737,20 @@ class _Stack:
             val.copy_(sp.values())
         else:
             torch.mul(sp.values(), pre.to(dtype).index_select(0, sp_col), out=val)
-        self.s_cols[:, columns] = sl.col_indices().view(N, D)
+        self.s_cols[:, columns] = sl.col_indices().view(N, D) + (row_base or 0)
+        self.row_base[k] = row_base
         if post is None:
             self.s_vals[:, columns] = sl.values().view(N, D)
         else:
             self.s_vals[:, columns] = sl.values().view(N, D) * post.to(dtype)[:, None]
 
     def finish(self, out: PermutohedralSum, lattices: Sequence[Permutohedral]) -> None:
-        """Move every lattice's slice columns to its rows; set ``out``'s operators."""
+        """Move the slice columns that :meth:`add` could not yet move (a lattice added before
+        those above it) to their rows; set ``out``'s operators."""
         N, dev, index = self.N, self.device, self.index
         row_base = col_base = 0
-        for lat, D in zip(lattices, self.D):
-            if row_base:
+        for lat, D, moved in zip(lattices, self.D, self.row_base):
+            if row_base and moved is None:
                 self.s_cols[:, col_base:col_base + D] += row_base
             row_base += lat.num_vertices + 1
             col_base += D
