@@ -103,6 +103,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "0 and 1 are no vertex (every vertex code is at least D sum(m) >= 2): both read 'absent'",
     ("crf/_lattice_native", "64 -> 65", "(np.uint64(code) * _GOLDEN) >> np.uint64(64 - bits)"):
         "first probes land in half the slots: more collisions, the same ids",
+    ("crf/_lattice_native", "1 -> 2", "limit = 1 << (bits - 1)"): "the table doubles at another "
+        "load (never full): ids are numbered in order of arrival all the same",
+    ("crf/_lattice_native", "2 -> 3", "table = np.full(2 << bits, _EMPTY, np.int64)"): "a larger "
+        "first table, its extra slots never probed: the same ids",
+    ("crf/_lattice_native", "1 -> 2", "return np.int64(-1)"): "the caller tests u >= 0: any "
+        "negative value means absent",
     ("crf/dense", "+ -> -", "self.norm = 1.0 / torch.sqrt(raw + 1e-20)"): "raw is at least "
         "about 1 (the self term): raw - 1e-20 rounds to raw as raw + 1e-20 does",
     ("superpixels", "1 -> 2", "ng = int(g.max()) + 1"): "a wider code s * ng + g keeps the "
