@@ -419,7 +419,7 @@ def worker(package_dir: str, module: str, tests: list[str], jobs: list[dict], ti
         _Timeout.expired = False
         signal.setitimer(signal.ITIMER_PROF, timeout * (5 if plugins else 1))
         result = {**{k: v for k, v in job.items() if k != "source"}, **info}
-        watchdog = threading.Timer(3 * timeout * (5 if plugins else 1), _hard_stop,
+        watchdog = threading.Timer(timeout * (5 if plugins else 1) + 120, _hard_stop,
                                    [result, start])
         watchdog.daemon = True
         watchdog.start()
