@@ -109,6 +109,13 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "first table, its extra slots never probed: the same ids",
     ("crf/_lattice_native", "1 -> 2", "return np.int64(-1)"): "the caller tests u >= 0: any "
         "negative value means absent",
+    ("crf/permutohedral", "2 -> 3", "q_lo, q_hi = q_lo - 2, q_hi + 2"): "one more step of "
+        "margin around the quotients: other codes, the same vertices and neighbours",
+    ("crf/permutohedral", "2 -> 3", "q_lo, q_hi = q_lo.long() - 2, q_hi.long() + 2"): "one more "
+        "step of margin around the quotients: other codes, the same vertices and neighbours",
+    ("crf/dense", "< -> <=", "if len(specs) < 2 or device.type != \"cpu\" or torch.get_num_"):
+        "builds the kernels one after the other: the same kernels (1 and 2 threads agree, "
+        "test_lattice_native)",
     ("crf/dense", "+ -> -", "self.norm = 1.0 / torch.sqrt(raw + 1e-20)"): "raw is at least "
         "about 1 (the self term): raw - 1e-20 rounds to raw as raw + 1e-20 does",
     ("superpixels", "1 -> 2", "ng = int(g.max()) + 1"): "a wider code s * ng + g keeps the "

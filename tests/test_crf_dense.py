@@ -460,3 +460,13 @@ def test_kl_divergence_checks_every_entry_of_q(small):
         crf.kl_divergence(q)
     q[0, 0, 0] = -1e-6                                   # rounding noise at the tolerance: fine
     assert np.isfinite(crf.kl_divergence(q))
+
+
+def test_exact_method_pixel_limit_is_inclusive(monkeypatch):
+    # method="exact" takes at most _EXACT_MAX_PIXELS pixels (a small limit here, for speed)
+    from course_lib.crf import dense as dense_module
+    monkeypatch.setattr(dense_module, "_EXACT_MAX_PIXELS", 60)
+    image = torch.zeros(6, 10, 3, dtype=torch.uint8)
+    DenseCRF(torch.rand(2, 6, 10), image, method="exact")                  # 60 pixels: fine
+    with pytest.raises(ValueError, match="at most 60 pixels"):
+        DenseCRF(torch.rand(2, 6, 11), torch.zeros(6, 11, 3, dtype=torch.uint8), method="exact")

@@ -171,3 +171,18 @@ def test_empty_features_are_refused(shape):
     with pytest.raises(ValueError, match=r"^features must have shape \(N, d\) with N, d >= 1, "
                                          rf"got shape \({shape[0]}, {shape[1]}\)"):
         Permutohedral(torch.zeros(shape))
+
+
+def test_key_size_limit_is_62_bits():
+    # mixed-radix keys live in int64: 62 bits are accepted, a fraction more is refused
+    from course_lib.crf.permutohedral import _mixed_radix
+    lo, hi = torch.zeros(2, dtype=torch.int64), torch.full((2,), 2**31 - 1)
+    assert _mixed_radix(lo, hi, "keys") == [2**31, 1]                   # 31 + 31 bits
+    with pytest.raises(ValueError, match=r"need 62\.5 bits, more than the 62"):
+        _mixed_radix(lo, hi, "keys", extra_bits=0.5)
+
+
+def test_exact_filter_in_chunks_of_one_row():
+    g = torch.Generator().manual_seed(9)
+    f, v = torch.rand(40, 3, generator=g, dtype=torch.float64), torch.rand(40, 2, generator=g)
+    torch.testing.assert_close(gaussian_filter_exact(f, v, chunk=1), gaussian_filter_exact(f, v))

@@ -108,7 +108,7 @@ def _mixed_radix(lo: Tensor, hi: Tensor, what: str, extra_bits: float = 0.0) -> 
     if bits > _MAX_CODE_BITS:
         raise ValueError(
             f"the lattice cannot index these features: {what} of {len(radix)} coordinates "
-            f"spanning {radix} lattice steps need {bits:.0f} bits, more than the "
+            f"spanning {radix} lattice steps need {bits:.3g} bits, more than the "
             f"{_MAX_CODE_BITS} of an int64 key; use fewer feature dimensions (the count "
             f"matters most: the key grows with the spread to the power d) or a smaller spread "
             f"(larger standard deviations)")
