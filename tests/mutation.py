@@ -119,7 +119,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "margin around the quotients: other codes, the same vertices and neighbours",
     ("crf/permutohedral", "2 -> 3", "q_lo, q_hi = q_lo.long() - 2, q_hi.long() + 2"): "one more "
         "step of margin around the quotients: other codes, the same vertices and neighbours",
-    ("crf/dense", "< -> <=", "if len(specs) < 2 or device.type != \"cpu\" or torch.get_num_"):
+    ("crf/dense", ">= -> >", "and len(specs) >= 2 and torch.get_num_threads() >= 2)"):
         "builds the kernels one after the other: the same kernels (1 and 2 threads agree, "
         "test_lattice_native)",
     ("crf/dense", "+ -> -", "self.norm = 1.0 / torch.sqrt(raw + 1e-20)"): "raw is at least "

@@ -411,6 +411,9 @@ def test_kl_divergence_wants_probabilities(small):
         with pytest.raises(ValueError, match=r"^Q must hold probabilities in \[0, 1\]"):
             crf.kl_divergence(torch.full((C, H, W), bad))
     assert np.isfinite(crf.kl_divergence(torch.full((C, H, W), 1.0 / C)))
+    # the tolerance of 1e-6 on either side is inclusive
+    for edge in (1 + 1e-6, -1e-6):
+        crf.kl_divergence(torch.full((C, H, W), edge, dtype=torch.float64))
 
 
 def test_iterations_are_bounded(small):

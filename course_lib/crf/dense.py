@@ -28,6 +28,7 @@ The filtering ``K Q`` is done by the permutohedral lattice (``method="lattice"``
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -172,10 +173,10 @@ class _Kernel:
 
 
 def _build_kernels(specs, N: int, method: str, dtype: torch.dtype, device: torch.device,
-                   meanwhile=None) -> tuple[list[_Kernel], PermutohedralSum | None, object]:
+                   meanwhile) -> tuple[list[_Kernel], PermutohedralSum | None, object]:
     """The kernels of ``specs`` ((name, make_features, dim, weight) each), in that order, and
     for the lattice method their fused operator ``sum_k w_k n_k Slice_k Blur_k Splat_k (n_k Q)``;
-    and the result of ``meanwhile()`` (a callable, or None).
+    and the result of ``meanwhile()``.
 
     Each kernel writes its share of the fused operator as soon as its normalisation ``n_k``
     is known. On a CPU with several torch threads the last kernel (the appearance kernel,
@@ -184,31 +185,29 @@ def _build_kernels(specs, N: int, method: str, dtype: torch.dtype, device: torch
     lock, and the kernels write separate parts of the fused operator. ``meanwhile`` runs in
     this thread once its kernels are built, while the second thread works.
     """
-    def kernel(k: int) -> _Kernel:
-        name, make_features, _, weight = specs[k]
-        return _Kernel(name, make_features(), weight, method, dtype)
-
-    if method != "lattice" or not specs:
-        return ([kernel(k) for k in range(len(specs))], None,
-                meanwhile() if meanwhile else None)
-    stack = _Stack(N, [dim for _, _, dim, _ in specs], _compute_dtype(dtype), device)
+    stack = None
+    if method == "lattice" and specs:
+        stack = _Stack(N, [dim for _, _, dim, _ in specs], _compute_dtype(dtype), device)
 
     def build(k: int) -> _Kernel:
-        built = kernel(k)
-        norm = built.norm[:, 0]
-        stack.add(k, built.lattice, norm, built.weight * norm)
-        return built
+        name, make_features, _, weight = specs[k]
+        kernel = _Kernel(name, make_features(), weight, method, dtype)
+        if stack is not None:
+            norm = kernel.norm[:, 0]
+            stack.add(k, kernel.lattice, norm, kernel.weight * norm)
+        return kernel
 
-    if len(specs) < 2 or device.type != "cpu" or torch.get_num_threads() < 2:
-        kernels = [build(k) for k in range(len(specs))]
-        extra = meanwhile() if meanwhile else None
-    else:
-        with ThreadPoolExecutor(1) as pool:
-            last = pool.submit(build, len(specs) - 1)
-            kernels = [build(k) for k in range(len(specs) - 1)]
-            extra = meanwhile() if meanwhile else None
+    threaded = (stack is not None and device.type == "cpu"
+                and len(specs) >= 2 and torch.get_num_threads() >= 2)
+    with ThreadPoolExecutor(1) if threaded else contextlib.nullcontext() as pool:
+        last = pool.submit(build, len(specs) - 1) if threaded else None
+        kernels = [build(k) for k in range(len(specs) - threaded)]
+        extra = meanwhile()
+        if last is not None:
             kernels.append(last.result())
-    return kernels, PermutohedralSum._from_stack(stack, [k.lattice for k in kernels]), extra
+    fused = None if stack is None else PermutohedralSum._from_stack(
+        stack, [k.lattice for k in kernels])
+    return kernels, fused, extra
 
 
 class DenseCRF:

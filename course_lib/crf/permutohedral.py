@@ -576,9 +576,7 @@ class Permutohedral:
             offsets, bary = self._offsets.numpy(), self._bary.numpy()
             lat = native.splat(offsets, bary, x.to(dtype).contiguous().numpy(),
                                self.num_vertices)
-            lat = _blur(torch.from_numpy(lat), self._neighbours, reverse).numpy()
-            return torch.from_numpy(native.slice_(offsets, bary, np.float32(self._alpha),
-                                                  lat)).to(x.dtype)
+            return self._blur_slice(torch.from_numpy(lat), reverse).to(x.dtype)
         splat, slice_ = self._operators(dtype)
         lat = splat @ x.to(dtype).contiguous()                           # (M+1, C); row M is 0
         return (slice_ @ _blur(lat, self._neighbours, reverse)).to(x.dtype)
@@ -593,13 +591,16 @@ class Permutohedral:
         dtype = check_float_dtype(dtype)
         if not (self._native and _compute_dtype(dtype) == torch.float32):
             return self.filter(torch.ones(self.num_points, 1, dtype=dtype, device=self.device))
-        from . import _lattice_native as native
         lat = torch.zeros(self.num_vertices + 1, 1)
         lat[:-1, 0] = torch.from_numpy(self._mass)
-        lat = _blur(lat, self._neighbours, False).numpy()
-        out = native.slice_(self._offsets.numpy(), self._bary.numpy(), np.float32(self._alpha),
-                            lat)
-        return torch.from_numpy(out).to(dtype)
+        return self._blur_slice(lat, False).to(dtype)
+
+    def _blur_slice(self, lat: Tensor, reverse: bool) -> Tensor:
+        """Blur splatted values (Tensor[M+1, C]) and slice them back to the points (compiled)."""
+        from . import _lattice_native as native
+        lat = _blur(lat, self._neighbours, reverse).numpy()
+        return torch.from_numpy(native.slice_(self._offsets.numpy(), self._bary.numpy(),
+                                              np.float32(self._alpha), lat))
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(num_points={self.num_points}, dim={self.dim}, "
